@@ -1,0 +1,219 @@
+"""The ``gridsync`` command line: one subcommand per step, plus the whole flow and the demo.
+
+Exit code 0 only on success; on failure one line on stderr naming what is at fault.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pyarrow as pa
+
+from pipelines.contracts import ContractError, load_contract, load_contracts
+from pipelines.extract import ExtractError
+from pipelines.flow import (
+    RunSummary,
+    new_run_id,
+    reconcile_and_publish,
+    run_flow,
+    staged_sources,
+    sync_source,
+)
+from pipelines.layout import WarehouseLayout
+from pipelines.publish import SnapshotNotFound, current_snapshot
+from pipelines.query import QueryError, run_query
+from pipelines.settings import DEFAULT_WAREHOUSE_DIR, Settings
+
+DEMO_ROOT = DEFAULT_WAREHOUSE_DIR / "demo"
+EXPECTED_ERRORS = (ContractError, ExtractError, QueryError, SnapshotNotFound, FileNotFoundError)
+
+
+def _progress(started: float) -> Callable[[str], None]:
+    def say(message: str) -> None:
+        print(f"[{time.perf_counter() - started:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def print_summary(summary: RunSummary, layout: WarehouseLayout) -> None:
+    """Print what a run did: records per source, quarantine, residents, links, time per step."""
+    print(f"run {summary.run_id}")
+    print(f"  {'source':<18}{'batch rows':>11}{'staged':>10}{'quarantined':>13}{'findings':>10}")
+    for sync in summary.syncs:
+        staged = sync.staged
+        print(
+            f"  {sync.source_system:<18}{sync.batch.row_count:>11}{staged.records:>10}"
+            f"{staged.quarantined:>13}{staged.findings:>10}"
+            + ("" if sync.batch.is_new else "   (no change since last batch)")
+        )
+    for source, reason in summary.failures.items():
+        print(f"  {source:<18}FAILED: {reason}")
+    for source, batch in summary.stale_sources.items():
+        print(f"  {source:<18}published from its last good batch {batch}")
+    print(f"  residents {summary.residents}, links {summary.links}, conflicts {summary.conflicts}")
+    print("  time per step: " + ", ".join(f"{k} {v:.1f}s" for k, v in summary.step_seconds.items()))
+    if summary.snapshot_id:
+        print(f"  snapshot {summary.snapshot_id} is live in {layout.root}")
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the whole flow once for every contract in the sources folder."""
+    layout = WarehouseLayout(args.warehouse)
+    summary = run_flow(
+        args.sources, args.warehouse, settings.environ, _progress(time.perf_counter())
+    )
+    print_summary(summary, layout)
+    if not summary.succeeded:
+        failed = "; ".join(f"{s}: {r}" for s, r in summary.failures.items()) or "nothing published"
+        print(f"gridsync: run finished with failures: {failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
+    """Extract and stage one source."""
+    contract = load_contract(args.contract)
+    result = sync_source(contract, WarehouseLayout(args.warehouse), settings.environ)
+    staged = result.staged
+    print(
+        f"{contract.name}: batch {result.batch.batch_id} ({result.batch.row_count} rows"
+        f"{'' if result.batch.is_new else ', no change'}); staged {staged.records}, "
+        f"quarantined {staged.quarantined}, findings {staged.findings}"
+    )
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    """Resolve identities over the staged sources and publish a snapshot."""
+    layout = WarehouseLayout(args.warehouse)
+    sources = staged_sources(layout, load_contracts(args.sources))
+    if not sources:
+        raise FileNotFoundError(f"{args.warehouse}: no staged source; run `gridsync sync` first")
+    summary = RunSummary(run_id=new_run_id())
+    reconcile_and_publish(layout, sources, summary.run_id, summary)
+    print_summary(summary, layout)
+    return 0
+
+
+def render(table: pa.Table, output_format: str) -> str:
+    """Render a query result as csv, json (one object per row) or an aligned table."""
+    frame = table.to_pandas()
+    if output_format == "csv":
+        return frame.to_csv(index=False).rstrip("\n")
+    if output_format == "json":
+        return json.dumps(table.to_pylist(), ensure_ascii=False, default=str, indent=1)
+    return frame.to_string(index=False, na_rep="") if len(frame) else "(no rows)"
+
+
+def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
+    """Run a read-only query against the live snapshot."""
+    result = run_query(WarehouseLayout(args.warehouse), args.sql, args.department)
+    print(render(result, args.format))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    """Score the live crosswalk against a ground-truth file."""
+    from pipelines.evaluate import read_truth, score_links
+    from pipelines.publish import read_published
+
+    layout = WarehouseLayout(args.warehouse)
+    links = read_published(layout, "resident_source_link")
+    if links is None:
+        raise SnapshotNotFound(f"{args.warehouse}: no published snapshot to evaluate")
+    score = score_links(links, read_truth(args.truth))
+    print(json.dumps(score.__dict__, indent=1))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Build the four demo department systems and run the whole flow into a local warehouse."""
+    from pipelines.demo import build_demo
+    from pipelines.evaluate import read_truth, score_links
+    from pipelines.publish import read_published
+
+    started = time.perf_counter()
+    say = _progress(started)
+    say(f"building demo department systems for {args.residents} residents in {args.out}")
+    systems = build_demo(args.out / "systems", residents=args.residents, seed=args.seed)
+    environ = {**settings.environ, **systems.environment()}
+    warehouse = args.out / "warehouse"
+    summary = run_flow(settings.sources_dir, warehouse, environ, say)
+    layout = WarehouseLayout(warehouse)
+    print_summary(summary, layout)
+    links = read_published(layout, "resident_source_link")
+    if links is not None:
+        score = score_links(links, read_truth(systems.truth_path))
+        print(
+            f"  crosswalk vs ground truth: pairwise precision {score.precision:.4f}, "
+            f"recall {score.recall:.4f}, F1 {score.f1:.4f}"
+        )
+    print(f"\ndemo finished in {time.perf_counter() - started:.1f}s. Where to look:")
+    print(f"  source systems : {args.out / 'systems'}")
+    print(f"  warehouse      : {current_snapshot(layout).database}")
+    print(
+        f'  try            : gridsync query --warehouse {warehouse} "select * from resident limit 5"'
+    )
+    return 0 if summary.succeeded else 1
+
+
+def build_parser(settings: Settings) -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="gridsync", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="build demo department systems and run the whole flow")
+    demo.add_argument("--residents", type=int, default=20_000)
+    demo.add_argument("--seed", type=int, default=20261127)
+    demo.add_argument("--out", type=Path, default=DEMO_ROOT)
+    demo.set_defaults(handler=cmd_demo)
+
+    run = commands.add_parser("run", help="run the whole flow once for every contract")
+    run.add_argument("--sources", type=Path, default=settings.sources_dir)
+    run.add_argument("--warehouse", type=Path, default=settings.warehouse_dir)
+    run.set_defaults(handler=cmd_run)
+
+    sync = commands.add_parser("sync", help="extract and stage one source")
+    sync.add_argument("contract", type=Path, help="the source contract (YAML)")
+    sync.add_argument("--warehouse", type=Path, default=settings.warehouse_dir)
+    sync.set_defaults(handler=cmd_sync)
+
+    reconcile = commands.add_parser("reconcile", help="resolve identities and publish a snapshot")
+    reconcile.add_argument("--sources", type=Path, default=settings.sources_dir)
+    reconcile.add_argument("--warehouse", type=Path, default=settings.warehouse_dir)
+    reconcile.set_defaults(handler=cmd_reconcile)
+
+    query = commands.add_parser("query", help="run a read-only SQL query on the live snapshot")
+    query.add_argument("sql")
+    query.add_argument("--warehouse", type=Path, default=settings.warehouse_dir)
+    query.add_argument("--department", default=None)
+    query.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    query.set_defaults(handler=cmd_query)
+
+    evaluate = commands.add_parser("evaluate", help="score the crosswalk against ground truth")
+    evaluate.add_argument("--warehouse", type=Path, default=DEMO_ROOT / "warehouse")
+    evaluate.add_argument("--truth", type=Path, default=DEMO_ROOT / "systems" / "truth.parquet")
+    evaluate.set_defaults(handler=cmd_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gridsync`` console script."""
+    settings = Settings.from_env()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser(settings).parse_args(argv)
+    try:
+        return int(args.handler(args, settings))
+    except EXPECTED_ERRORS as failure:
+        print(f"gridsync: {failure}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Source contracts: one YAML file per department system (``schemas/sources/<name>.yaml``).
+
+A contract is validated when it is loaded; every error names the file and the key at fault.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipelines.canonical import canonical_fields
+from pipelines.settings import MissingEnvironmentVariable, expand_env_vars
+
+_SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class ContractError(ValueError):
+    """A source contract is missing, malformed or refers to something that does not exist."""
+
+
+class FieldMapping(BaseModel):
+    """How one canonical field is read from a source row.
+
+    Exactly one of ``column`` (read a column) or ``value`` (a constant) is given.
+    ``codes`` maps source codes to canonical values; ``format`` lists accepted date formats.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    column: str | None = None
+    value: Any = None
+    codes: dict[str, Any] | None = None
+    format: tuple[str, ...] = ()
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _one_or_many_formats(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("codes", mode="before")
+    @classmethod
+    def _codes_keyed_by_text(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {str(code): canonical for code, canonical in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _column_or_value(self) -> FieldMapping:
+        if (self.column is None) == (self.value is None):
+            raise ValueError("give exactly one of 'column' or 'value'")
+        return self
+
+
+class SourceContract(BaseModel):
+    """One department system, as a data officer declares it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    title: str
+    owner: str
+    connection: str | None = None
+    conn_id: str | None = None
+    table: str | None = None
+    query: str | None = None
+    primary_key: str
+    incremental_column: str | None = None
+    schedule: str | None = None
+    fields: dict[str, FieldMapping]
+    attributes: tuple[str, ...] = ()
+    checks: tuple[dict[str, Any], ...] = Field(default=())
+    path: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("name")
+    @classmethod
+    def _snake_case(cls, value: str) -> str:
+        if not _SNAKE_CASE.match(value):
+            raise ValueError(f"{value!r} is not snake_case")
+        return value
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _shorthand_columns(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        return {
+            field: {"column": spec} if isinstance(spec, str) else spec
+            for field, spec in value.items()
+        }
+
+    @field_validator("fields")
+    @classmethod
+    def _canonical_names(cls, value: dict[str, FieldMapping]) -> dict[str, FieldMapping]:
+        known = canonical_fields()
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise ValueError(f"unknown canonical field(s) {unknown}; known: {sorted(known)}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_connection_and_one_relation(self) -> SourceContract:
+        if (self.connection is None) == (self.conn_id is None):
+            raise ValueError("give exactly one of 'connection' or 'conn_id'")
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of 'table' or 'query'")
+        return self
+
+    @property
+    def relation(self) -> str:
+        """The table name, or ``query`` for a query source (used in messages)."""
+        return self.table or "query"
+
+    @property
+    def source_columns(self) -> list[str]:
+        """Every source column the contract reads, primary key first, without repeats."""
+        columns = [self.primary_key]
+        columns += [m.column for m in self.fields.values() if m.column is not None]
+        columns += list(self.attributes)
+        if self.incremental_column:
+            columns.append(self.incremental_column)
+        return list(dict.fromkeys(columns))
+
+    def connection_url(self, environ: Mapping[str, str]) -> str:
+        """Resolve the SQLAlchemy URL of the source.
+
+        Args:
+            environ: Environment that ``${VAR}`` references resolve against.
+
+        Returns:
+            The URL. Contracts naming an Airflow ``conn_id`` are resolved by the Airflow layer.
+
+        Raises:
+            ContractError: The URL references an unset variable, or only a conn_id is given.
+        """
+        if self.connection is None:
+            raise ContractError(
+                f"source {self.name}: uses conn_id {self.conn_id!r}, which only Airflow resolves"
+            )
+        try:
+            return expand_env_vars(self.connection, environ)
+        except MissingEnvironmentVariable as missing:
+            raise ContractError(
+                f"source {self.name}: connection needs environment variable {missing.args[0]}, "
+                "which is not set"
+            ) from None
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    return f"key '{key}': {error['msg']}"
+
+
+def load_contract(path: Path) -> SourceContract:
+    """Read and validate one source contract.
+
+    Args:
+        path: The YAML file.
+
+    Returns:
+        The validated contract.
+
+    Raises:
+        ContractError: The file cannot be read or parsed, or a key is missing or wrong;
+            the message names the file and every key at fault.
+    """
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as problem:
+        raise ContractError(f"{path}: cannot read contract: {problem}") from None
+    if not isinstance(document, dict):
+        raise ContractError(
+            f"{path}: a contract is a mapping of keys, got {type(document).__name__}"
+        )
+    try:
+        return SourceContract.model_validate({**document, "path": path})
+    except ValidationError as invalid:
+        problems = "; ".join(_describe(e) for e in invalid.errors())
+        raise ContractError(f"{path}: {problems}") from None
+
+
+def load_contracts(sources_dir: Path) -> list[SourceContract]:
+    """Read every ``*.yaml`` contract in a folder, sorted by source name.
+
+    Args:
+        sources_dir: The folder of contracts.
+
+    Returns:
+        The validated contracts.
+
+    Raises:
+        ContractError: The folder holds no contract, a contract is invalid, or two share a name.
+    """
+    paths = sorted(sources_dir.glob("*.yaml")) + sorted(sources_dir.glob("*.yml"))
+    if not paths:
+        raise ContractError(f"{sources_dir}: no source contracts (*.yaml) found")
+    contracts = [load_contract(path) for path in paths]
+    seen: dict[str, Path | None] = {}
+    for contract in contracts:
+        if contract.name in seen:
+            raise ContractError(
+                f"{contract.path}: key 'name': {contract.name!r} is also used by {seen[contract.name]}"
+            )
+        seen[contract.name] = contract.path
+    return sorted(contracts, key=lambda c: c.name)

@@ -1,0 +1,287 @@
+"""The whole flow, step by step: sync each source, resolve identities, publish, summarize.
+
+The command line, the Airflow DAGs and the tests call these functions; each step reads what the
+previous one persisted, so any step can be rerun alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from pipelines.contracts import SourceContract, load_contracts
+from pipelines.extract import BatchManifest, extract_source, landed_batches
+from pipelines.layout import WarehouseLayout, write_json_atomically
+from pipelines.publish import Snapshot, publish_snapshot, read_published
+from pipelines.resolve.resolution import (
+    PreviousIdentities,
+    Resolution,
+    empty_previous,
+    resolve_identities,
+)
+from pipelines.stage import StageResult, applied_batches, read_state, stage_source
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """One source's sync: the batch landed (or reused) and the staging that followed."""
+
+    source_system: str
+    batch: BatchManifest
+    staged: StageResult
+
+
+@dataclass
+class RunSummary:
+    """What one run did, for the console, the run log and the auditors."""
+
+    run_id: str
+    syncs: list[SyncResult] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+    stale_sources: dict[str, str] = field(default_factory=dict)
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    residents: int = 0
+    links: int = 0
+    conflicts: int = 0
+    snapshot_id: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        """True when every source synced and a snapshot was published."""
+        return not self.failures and self.snapshot_id is not None
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready form of the summary."""
+        return asdict(self) | {"succeeded": self.succeeded}
+
+
+def new_run_id() -> str:
+    """A run id from the current UTC time."""
+    return dt.datetime.now(dt.UTC).strftime("run-%Y%m%dT%H%M%S%fZ")
+
+
+@contextmanager
+def timed(summary: RunSummary, step: str) -> Iterator[None]:
+    """Add the wall time of a step to the summary."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        elapsed = time.perf_counter() - started
+        summary.step_seconds[step] = summary.step_seconds.get(step, 0.0) + round(elapsed, 3)
+
+
+def sync_source(
+    contract: SourceContract,
+    layout: WarehouseLayout,
+    environ: Mapping[str, str],
+    progress: Progress | None = None,
+) -> SyncResult:
+    """Extract a source into a landing batch and apply it to the staged state.
+
+    Args:
+        contract: The source contract.
+        layout: The warehouse directory.
+        environ: Environment for the contract's ``${VAR}`` references.
+        progress: Called with a line of text as steps start.
+
+    Returns:
+        The landed batch and the staging result.
+    """
+    say = progress or log.info
+    say(f"{contract.name}: extracting {contract.relation}")
+    batch = extract_source(contract, layout, environ)
+    say(f"{contract.name}: {batch.row_count} rows in batch {batch.batch_id}, standardizing")
+    staged = stage_source(contract, layout)
+    return SyncResult(source_system=contract.name, batch=batch, staged=staged)
+
+
+def previous_identities(layout: WarehouseLayout) -> PreviousIdentities:
+    """Links and id events of the live snapshot (empty before the first publish)."""
+    links = read_published(layout, "resident_source_link")
+    events = read_published(layout, "resident_id_event")
+    if links is None or events is None:
+        return empty_previous()
+    return PreviousIdentities(links=links, id_events=events)
+
+
+def load_batch_table(layout: WarehouseLayout, sources: list[str], snapshot_hint: str) -> pa.Table:
+    """Lineage of every landed batch: watermarks, counts, checksum, status, first snapshot.
+
+    Args:
+        layout: The warehouse directory.
+        sources: Source systems to list.
+        snapshot_hint: The id of the snapshot being published (for newly published batches).
+
+    Returns:
+        One row per landed batch.
+    """
+    published = read_published(layout, "load_batch")
+    first_snapshot = {}
+    if published is not None:
+        first_snapshot = dict(
+            zip(
+                published.column("batch_id").to_pylist(),
+                published.column("snapshot_id").to_pylist(),
+                strict=True,
+            )
+        )
+    rows = []
+    for source in sources:
+        applied = set(applied_batches(layout, source))
+        state = read_state(layout, source)
+        records = _count_by_batch(state.records)
+        quarantined = _count_by_batch(state.quarantine)
+        for batch in landed_batches(layout, source):
+            is_staged = batch.batch_id in applied
+            rows.append(
+                {
+                    "source_system": source,
+                    "batch_id": batch.batch_id,
+                    "mode": batch.mode,
+                    "watermark_low": batch.watermark_low,
+                    "watermark_high": batch.watermark_high,
+                    "row_count": batch.row_count,
+                    "staged_rows": records.get(batch.batch_id, 0),
+                    "quarantined_rows": quarantined.get(batch.batch_id, 0),
+                    "checksum": batch.checksum,
+                    "extracted_at": batch.extracted_at,
+                    "status": "published" if is_staged else "landed",
+                    "snapshot_id": first_snapshot.get(batch.batch_id)
+                    or (snapshot_hint if is_staged else None),
+                }
+            )
+    return pa.Table.from_pylist(rows, schema=_LOAD_BATCH_SCHEMA)
+
+
+_LOAD_BATCH_SCHEMA = pa.schema(
+    [
+        ("source_system", pa.string()),
+        ("batch_id", pa.string()),
+        ("mode", pa.string()),
+        ("watermark_low", pa.string()),
+        ("watermark_high", pa.string()),
+        ("row_count", pa.int64()),
+        ("staged_rows", pa.int64()),
+        ("quarantined_rows", pa.int64()),
+        ("checksum", pa.string()),
+        ("extracted_at", pa.string()),
+        ("status", pa.string()),
+        ("snapshot_id", pa.string()),
+    ]
+)
+
+
+def _count_by_batch(table: pa.Table) -> dict[str, int]:
+    counts = table.group_by("batch_id").aggregate([("batch_id", "count")])
+    return dict(
+        zip(
+            counts.column("batch_id").to_pylist(),
+            counts.column("batch_id_count").to_pylist(),
+            strict=True,
+        )
+    )
+
+
+def warehouse_tables(
+    layout: WarehouseLayout, sources: list[str], resolution: Resolution, snapshot_hint: str
+) -> dict[str, pa.Table]:
+    """Every base table of a snapshot, from the staged states and the resolution."""
+    states = [read_state(layout, source) for source in sources]
+    return {
+        "resident": resolution.resident,
+        "resident_source_link": resolution.resident_source_link,
+        "resident_conflict": resolution.resident_conflict,
+        "resident_id_event": resolution.resident_id_event,
+        "source_record": pa.concat_tables([s.records for s in states]),
+        "quarantine": pa.concat_tables([s.quarantine for s in states]),
+        "dq_finding": pa.concat_tables([s.findings for s in states]),
+        "load_batch": load_batch_table(layout, sources, snapshot_hint),
+    }
+
+
+def reconcile_and_publish(
+    layout: WarehouseLayout, sources: list[str], run_id: str, summary: RunSummary | None = None
+) -> Snapshot:
+    """Resolve identities over the staged sources and publish a snapshot.
+
+    Args:
+        layout: The warehouse directory.
+        sources: Source systems with a staged state.
+        run_id: The current run.
+        summary: Filled with step times and counts when given.
+
+    Returns:
+        The published snapshot.
+    """
+    summary = summary or RunSummary(run_id=run_id)
+    with timed(summary, "resolve"):
+        resolution = resolve_identities(layout, sources, previous_identities(layout), run_id)
+    with timed(summary, "publish"):
+        hint = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        snapshot = publish_snapshot(
+            layout, warehouse_tables(layout, sources, resolution, hint), run_id
+        )
+    summary.residents = resolution.resident.num_rows
+    summary.links = resolution.resident_source_link.num_rows
+    summary.conflicts = resolution.resident_conflict.num_rows
+    summary.snapshot_id = snapshot.snapshot_id
+    return snapshot
+
+
+def staged_sources(layout: WarehouseLayout, contracts: list[SourceContract]) -> list[str]:
+    """Sources that have a staged state (a source that never synced is left out)."""
+    return [c.name for c in contracts if applied_batches(layout, c.name)]
+
+
+def run_flow(
+    sources_dir: Path,
+    warehouse_dir: Path,
+    environ: Mapping[str, str],
+    progress: Progress | None = None,
+) -> RunSummary:
+    """Run the whole flow once for every contract in ``sources_dir``.
+
+    A source that fails to sync is reported and the others go on; the publish then uses that
+    source's last good staged batch, and the summary says so.
+
+    Args:
+        sources_dir: Folder of source contracts.
+        warehouse_dir: The warehouse directory.
+        environ: Environment for the contracts' ``${VAR}`` references.
+        progress: Called with a line of text as steps start.
+
+    Returns:
+        The run summary (also written to ``runs/<run_id>.json``).
+    """
+    layout = WarehouseLayout(warehouse_dir)
+    contracts = load_contracts(sources_dir)
+    summary = RunSummary(run_id=new_run_id())
+    for contract in contracts:
+        with timed(summary, f"sync {contract.name}"):
+            try:
+                summary.syncs.append(sync_source(contract, layout, environ, progress))
+            except Exception as failure:  # noqa: BLE001 - one source's failure must not stop others
+                summary.failures[contract.name] = str(failure)
+                log.error("%s", failure)
+    sources = staged_sources(layout, contracts)
+    for name in summary.failures:
+        if name in sources:
+            summary.stale_sources[name] = applied_batches(layout, name)[-1]
+    if sources:
+        if progress:
+            progress(f"resolving identities across {', '.join(sources)}")
+        reconcile_and_publish(layout, sources, summary.run_id, summary)
+    write_json_atomically(layout.runs / f"{summary.run_id}.json", summary.as_dict())
+    return summary

@@ -1,0 +1,110 @@
+"""Where each layer of a warehouse directory lives on disk, and how a layer is replaced atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class WarehouseLayout:
+    """The folders of one warehouse directory (see docs/ARCHITECTURE.md)."""
+
+    root: Path
+
+    def landing(self, source: str) -> Path:
+        """Folder of a source's immutable landing batches."""
+        return self.root / "landing" / source
+
+    def batch_dir(self, source: str, batch_id: str) -> Path:
+        """Folder of one landing batch."""
+        return self.landing(source) / batch_id
+
+    def staged(self, source: str) -> Path:
+        """Folder of a source's staged versions (one per applied batch) and its CURRENT pointer."""
+        return self.root / "staged" / source
+
+    @property
+    def resolved(self) -> Path:
+        """Folder of identity-resolution outputs (links, id events, model)."""
+        return self.root / "resolved"
+
+    @property
+    def snapshots(self) -> Path:
+        """Folder of published snapshots."""
+        return self.root / "snapshots"
+
+    @property
+    def current_pointer(self) -> Path:
+        """The file naming the live snapshot."""
+        return self.root / "CURRENT"
+
+    @property
+    def runs(self) -> Path:
+        """Folder of run summaries (one JSON per run)."""
+        return self.root / "runs"
+
+
+def write_json_atomically(path: Path, document: Any) -> None:
+    """Write JSON so that a reader sees the old file or the new one, never a partial one.
+
+    Args:
+        path: Destination file.
+        document: Anything ``json.dumps`` accepts (dates are written as ISO text).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    temporary.write_text(
+        json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True, default=str),
+        encoding="utf-8",
+    )
+    os.replace(temporary, path)
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file written by :func:`write_json_atomically`; None when it does not exist."""
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@contextmanager
+def scratch_directory(parent: Path) -> Iterator[Path]:
+    """Yield a new hidden folder inside ``parent``; it is removed on exit unless moved away."""
+    parent.mkdir(parents=True, exist_ok=True)
+    scratch = parent / f".scratch-{uuid.uuid4().hex}"
+    scratch.mkdir()
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def move_into_place(folder: Path, final: Path) -> None:
+    """Rename a complete folder to ``final`` in one step, replacing an older ``final``."""
+    if final.exists():
+        retired = final.with_name(f".{final.name}.{uuid.uuid4().hex}.old")
+        os.replace(final, retired)
+        os.replace(folder, final)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(folder, final)
+
+
+@contextmanager
+def staging_directory(final: Path) -> Iterator[Path]:
+    """Yield a hidden folder to fill; on success it becomes ``final`` in one rename.
+
+    On an exception the half-written folder is removed and ``final`` is untouched. An existing
+    ``final`` (a rerun of the same step) is replaced.
+    """
+    with scratch_directory(final.parent) as scratch:
+        yield scratch
+        move_into_place(scratch, final)

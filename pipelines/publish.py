@@ -1,0 +1,151 @@
+"""Publish: write a complete warehouse snapshot, then make it live in one atomic step.
+
+A snapshot is a folder ``snapshots/<snapshot_id>/`` holding ``gridsync.duckdb`` and one Parquet file
+per table. The ``CURRENT`` file names the live snapshot and is replaced with ``os.replace``, so a
+reader sees the previous snapshot or the new one, never a mix; a failure before that leaves the
+previous snapshot live. Older snapshots are kept for a while so running queries are not cut off.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.layout import WarehouseLayout, read_json, staging_directory, write_json_atomically
+from pipelines.quality_rules import quality_rules
+
+log = logging.getLogger(__name__)
+
+DATABASE = "gridsync.duckdb"
+MARTS_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "marts"
+KEEP_SNAPSHOTS = 5
+
+
+class SnapshotNotFound(FileNotFoundError):
+    """The warehouse has no published snapshot yet."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A published snapshot.
+
+    Attributes:
+        snapshot_id: Its id (UTC time of publication).
+        run_id: The run that published it.
+        folder: Where it lives.
+        table_rows: Rows per table.
+        created_at: When it was published (UTC, ISO text).
+    """
+
+    snapshot_id: str
+    run_id: str
+    folder: Path
+    table_rows: dict[str, int]
+    created_at: str
+
+    @property
+    def database(self) -> Path:
+        """The snapshot's DuckDB file."""
+        return self.folder / DATABASE
+
+    def parquet(self, table: str) -> Path:
+        """The Parquet file of one table."""
+        return self.folder / "parquet" / f"{table}.parquet"
+
+
+def current_snapshot(layout: WarehouseLayout) -> Snapshot:
+    """The live snapshot.
+
+    Raises:
+        SnapshotNotFound: Nothing was published in this warehouse yet.
+    """
+    pointer = read_json(layout.current_pointer)
+    if pointer is None:
+        raise SnapshotNotFound(f"{layout.root}: no published snapshot (run `gridsync run` first)")
+    folder = layout.snapshots / pointer["snapshot_id"]
+    manifest = read_json(folder / "manifest.json")
+    return Snapshot(**{**manifest, "folder": folder})
+
+
+def quality_rule_table() -> pa.Table:
+    """The declared quality rules as a table (auditors read rule definitions beside results)."""
+    rules = [asdict(rule) for rule in quality_rules().values()]
+    return pa.Table.from_pylist(rules)
+
+
+def _write_tables(folder: Path, tables: Mapping[str, pa.Table]) -> dict[str, int]:
+    (folder / "parquet").mkdir()
+    connection = duckdb.connect(str(folder / DATABASE))
+    try:
+        for name, table in tables.items():
+            connection.register(f"incoming_{name}", table)
+            connection.execute(f"create table {name} as select * from incoming_{name}")
+            connection.unregister(f"incoming_{name}")
+        for mart in sorted(MARTS_DIR.glob("*.sql")):
+            connection.execute(mart.read_text(encoding="utf-8"))
+        names = [row[0] for row in connection.execute("show tables").fetchall()]
+        rows = {}
+        for name in names:
+            target = folder / "parquet" / f"{name}.parquet"
+            quoted = str(target).replace("'", "''")
+            connection.execute(f"copy {name} to '{quoted}' (format parquet, compression zstd)")
+            rows[name] = connection.execute(f"select count(*) from {name}").fetchall()[0][0]
+        connection.execute("checkpoint")
+    finally:
+        connection.close()
+    return rows
+
+
+def publish_snapshot(
+    layout: WarehouseLayout, tables: Mapping[str, pa.Table], run_id: str
+) -> Snapshot:
+    """Write all tables as a new snapshot and make it live.
+
+    Args:
+        layout: The warehouse directory.
+        tables: Base tables by name (the SQL marts in ``warehouse/marts`` are built on top).
+        run_id: The run publishing it.
+
+    Returns:
+        The new live snapshot.
+    """
+    created_at = dt.datetime.now(dt.UTC)
+    snapshot_id = f"{created_at:%Y%m%dT%H%M%S%fZ}"
+    final = layout.snapshots / snapshot_id
+    with staging_directory(final) as folder:
+        table_rows = _write_tables(folder, {**tables, "quality_rule": quality_rule_table()})
+        manifest = {
+            "snapshot_id": snapshot_id,
+            "run_id": run_id,
+            "table_rows": table_rows,
+            "created_at": created_at.isoformat(),
+        }
+        write_json_atomically(folder / "manifest.json", manifest)
+    write_json_atomically(layout.current_pointer, {"snapshot_id": snapshot_id})
+    log.info("published snapshot %s", snapshot_id)
+    _retire_old_snapshots(layout)
+    return Snapshot(**{**manifest, "folder": final})
+
+
+def _retire_old_snapshots(layout: WarehouseLayout) -> None:
+    """Keep the newest snapshots; older ones are removed (the live one is always among the kept)."""
+    folders = sorted(p for p in layout.snapshots.iterdir() if p.is_dir() and p.name[0] != ".")
+    for folder in folders[:-KEEP_SNAPSHOTS]:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def read_published(layout: WarehouseLayout, table: str) -> pa.Table | None:
+    """A table of the live snapshot, or None when nothing is published or the table is absent."""
+    try:
+        path = current_snapshot(layout).parquet(table)
+    except SnapshotNotFound:
+        return None
+    return pq.read_table(path) if path.exists() else None

@@ -1,0 +1,1 @@
+"""Identity resolution: which staged records are the same person, under stable resident ids."""

@@ -1,0 +1,140 @@
+"""Stable resident ids: a cluster keeps the id its records had before; merges and splits are logged.
+
+Each previous ``resident_id`` goes to the one new cluster holding most of its records (ties go to
+the smaller cluster key). A cluster that wins several previous ids keeps the one it holds most
+records of and records the others as merged into it; a cluster that wins none gets a new id, and if
+some of its records had an id before, the move is logged as a split. A new id is derived from the
+cluster's smallest record reference, so ids never depend on row order, and no id ever issued is
+issued again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+
+ID_EVENT_COLUMNS = ["run_id", "event", "resident_id", "related_resident_id", "records", "reason"]
+
+
+def new_resident_id(record_ref: str, salt: int = 0) -> str:
+    """Derive a resident id from a record reference (``source:record_id``).
+
+    Args:
+        record_ref: The smallest record reference of the cluster.
+        salt: Bumped when the derived id was issued before.
+
+    Returns:
+        An id like ``R3F9A0C2B7D41E6``.
+    """
+    digest = hashlib.sha256(f"{record_ref}#{salt}".encode()).hexdigest()
+    return "R" + digest[:15].upper()
+
+
+def _votes(clusters: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
+    """How many records of each previous resident id each new cluster holds."""
+    joined = clusters.merge(previous, on=["source_system", "source_record_id"], how="inner")
+    votes = joined.groupby(["previous_id", "cluster_key"], as_index=False).size()
+    return votes.rename(columns={"size": "records"})
+
+
+def _inheritance(votes: pd.DataFrame) -> pd.DataFrame:
+    """Which cluster wins each previous id, and which won id each cluster keeps."""
+    winners = votes.sort_values(
+        ["previous_id", "records", "cluster_key"], ascending=[True, False, True]
+    ).drop_duplicates("previous_id")
+    ranked = winners.sort_values(
+        ["cluster_key", "records", "previous_id"], ascending=[True, False, True]
+    )
+    ranked["keeps"] = ~ranked.duplicated("cluster_key")
+    return ranked
+
+
+def assign_resident_ids(
+    clusters: pd.DataFrame,
+    previous_links: pd.DataFrame,
+    issued_ids: set[str],
+    run_id: str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Give each cluster a resident id, stable across runs.
+
+    Args:
+        clusters: ``source_system, source_record_id, cluster_key`` for every record.
+        previous_links: ``source_system, source_record_id, resident_id`` of the previous run.
+        issued_ids: Every resident id issued before (never reissued).
+        run_id: The current run, recorded on events.
+
+    Returns:
+        ``(cluster_ids, events)``: ``cluster_key, resident_id`` per cluster, and the merge and
+        split events of this run (columns ``ID_EVENT_COLUMNS``).
+    """
+    previous = previous_links.rename(columns={"resident_id": "previous_id"})[
+        ["source_system", "source_record_id", "previous_id"]
+    ]
+    ranked = _inheritance(_votes(clusters, previous))
+    kept = ranked[ranked["keeps"]][["cluster_key", "previous_id"]]
+    refs = (
+        clusters.assign(ref=clusters["source_system"] + ":" + clusters["source_record_id"])
+        .groupby("cluster_key", as_index=False)["ref"]
+        .min()
+    )
+    cluster_ids = refs.merge(kept, on="cluster_key", how="left")
+    cluster_ids["resident_id"] = cluster_ids["previous_id"]
+    taken = set(issued_ids)
+    unnamed = cluster_ids["resident_id"].isna()
+    cluster_ids.loc[unnamed, "resident_id"] = [
+        _fresh_id(ref, taken) for ref in cluster_ids.loc[unnamed, "ref"]
+    ]
+    events = _merge_events(ranked, cluster_ids, run_id) + _split_events(
+        clusters, previous, cluster_ids, run_id
+    )
+    return cluster_ids[["cluster_key", "resident_id"]], pd.DataFrame(
+        events, columns=ID_EVENT_COLUMNS
+    )
+
+
+def _fresh_id(ref: str, taken: set[str]) -> str:
+    salt = 0
+    while (candidate := new_resident_id(ref, salt)) in taken:
+        salt += 1
+    taken.add(candidate)
+    return candidate
+
+
+def _merge_events(ranked: pd.DataFrame, cluster_ids: pd.DataFrame, run_id: str) -> list[dict]:
+    retired = ranked[~ranked["keeps"]].merge(
+        cluster_ids[["cluster_key", "resident_id"]], on="cluster_key"
+    )
+    return [
+        {
+            "run_id": run_id,
+            "event": "merged",
+            "resident_id": row.previous_id,
+            "related_resident_id": row.resident_id,
+            "records": int(row.records),
+            "reason": f"{row.previous_id} merged into {row.resident_id}: records matched as one person",
+        }
+        for row in retired.itertuples()
+    ]
+
+
+def _split_events(
+    clusters: pd.DataFrame, previous: pd.DataFrame, cluster_ids: pd.DataFrame, run_id: str
+) -> list[dict]:
+    now = clusters.merge(cluster_ids[["cluster_key", "resident_id"]], on="cluster_key")
+    moved = now.merge(previous, on=["source_system", "source_record_id"])
+    moved = moved[moved["previous_id"] != moved["resident_id"]]
+    # A record leaving an id that lives on is a split; leaving a retired id is part of a merge.
+    moved = moved[moved["previous_id"].isin(set(cluster_ids["resident_id"]))]
+    pairs = moved.groupby(["previous_id", "resident_id"], as_index=False).size()
+    return [
+        {
+            "run_id": run_id,
+            "event": "split",
+            "resident_id": row.previous_id,
+            "related_resident_id": row.resident_id,
+            "records": int(row.size),
+            "reason": f"{row.size} record(s) of {row.previous_id} now judged another person",
+        }
+        for row in pairs.itertuples()
+    ]

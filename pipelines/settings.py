@@ -1,0 +1,90 @@
+"""Everything gridsync takes from the environment, resolved in one place.
+
+No other module reads ``os.environ``: they receive a :class:`Settings` or the values it resolved.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SOURCES_DIR = PROJECT_ROOT / "schemas" / "sources"
+DEFAULT_GRANTS_DIR = PROJECT_ROOT / "schemas" / "grants"
+DEFAULT_WAREHOUSE_DIR = PROJECT_ROOT / "warehouse" / "data"
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class MissingEnvironmentVariable(KeyError):
+    """A ``${VAR}`` reference names a variable that is not set."""
+
+
+def expand_env_vars(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """Replace every ``${VAR}`` in ``text`` with the variable's value.
+
+    Args:
+        text: A string such as ``${SOCIAL_SECURITY_URL}``.
+        environ: Where to look the variables up; the process environment by default.
+
+    Returns:
+        The text with every reference replaced.
+
+    Raises:
+        MissingEnvironmentVariable: A referenced variable is not set; its name is the message.
+    """
+    env = os.environ if environ is None else environ
+
+    def value_of(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in env:
+            raise MissingEnvironmentVariable(name)
+        return env[name]
+
+    return _ENV_REFERENCE.sub(value_of, text)
+
+
+def environment_snapshot() -> dict[str, str]:
+    """Return a copy of the process environment, for code that must resolve ``${VAR}`` later."""
+    return dict(os.environ)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Paths and switches of one gridsync installation.
+
+    Attributes:
+        sources_dir: Folder of source contracts (``*.yaml``).
+        warehouse_dir: Root of the warehouse (landing, staged, snapshots).
+        grants_dir: Folder of department grants.
+        alert_webhook_url: Optional URL that failed syncs and blocking checks are posted to.
+        environ: The environment that ``${VAR}`` references in contracts resolve against.
+    """
+
+    sources_dir: Path = DEFAULT_SOURCES_DIR
+    warehouse_dir: Path = DEFAULT_WAREHOUSE_DIR
+    grants_dir: Path = DEFAULT_GRANTS_DIR
+    alert_webhook_url: str | None = None
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``GRIDSYNC_*`` variables, with the repository defaults.
+
+        Args:
+            environ: The environment to read; the process environment by default.
+
+        Returns:
+            The resolved settings.
+        """
+        env = dict(os.environ if environ is None else environ)
+        return cls(
+            sources_dir=Path(env.get("GRIDSYNC_SOURCES_DIR", DEFAULT_SOURCES_DIR)),
+            warehouse_dir=Path(env.get("GRIDSYNC_WAREHOUSE_DIR", DEFAULT_WAREHOUSE_DIR)),
+            grants_dir=Path(env.get("GRIDSYNC_GRANTS_DIR", DEFAULT_GRANTS_DIR)),
+            alert_webhook_url=env.get("GRIDSYNC_ALERT_WEBHOOK_URL") or None,
+            environ=env,
+        )

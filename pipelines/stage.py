@@ -1,0 +1,276 @@
+"""Stage: apply a source's landed batches to its staged state (canonical records + quarantine).
+
+A full-snapshot batch replaces the state (its changes against the previous state are counted); an
+incremental batch is merged on the primary key. Each applied batch yields a new state folder, made
+visible in one rename, and the source's ``CURRENT`` pointer then moves to it. Staging the same batch
+again rebuilds the same state (idempotent).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipelines.canonical import FINDING_SCHEMA, QUARANTINE_SCHEMA, staged_schema
+from pipelines.contracts import SourceContract
+from pipelines.extract import BatchManifest, landed_batches
+from pipelines.layout import WarehouseLayout, read_json, staging_directory, write_json_atomically
+from pipelines.standardize.records import StagedBatch, standardize_batch
+
+log = logging.getLogger(__name__)
+
+RECORDS, QUARANTINE, FINDINGS = "records.parquet", "quarantine.parquet", "findings.parquet"
+STATE = "state.json"
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What staging did to one source.
+
+    Attributes:
+        source_system: The source.
+        batch_id: The newest applied batch (the state's version).
+        applied: Batches applied by this call (empty when the state was already current).
+        records: Staged records in the state.
+        quarantined: Quarantined rows in the state.
+        findings: Findings in the state.
+        inserted: Records new in this call's batches.
+        updated: Records whose raw values changed.
+        deleted: Records gone from a full snapshot.
+    """
+
+    source_system: str
+    batch_id: str
+    applied: tuple[str, ...]
+    records: int
+    quarantined: int
+    findings: int
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+
+
+@dataclass(frozen=True)
+class StagedState:
+    """The three tables of a source's staged state."""
+
+    records: pa.Table
+    quarantine: pa.Table
+    findings: pa.Table
+
+
+def current_state_dir(layout: WarehouseLayout, source: str) -> Path | None:
+    """The folder of a source's current staged state, or None before its first batch."""
+    pointer = read_json(layout.staged(source) / "CURRENT")
+    return None if pointer is None else layout.staged(source) / pointer["batch_id"]
+
+
+def read_state(layout: WarehouseLayout, source: str) -> StagedState:
+    """Read a source's current staged state (empty tables before its first batch)."""
+    folder = current_state_dir(layout, source)
+    if folder is None:
+        return StagedState(
+            staged_schema().empty_table(),
+            QUARANTINE_SCHEMA.empty_table(),
+            FINDING_SCHEMA.empty_table(),
+        )
+    return StagedState(
+        pq.read_table(folder / RECORDS, schema=staged_schema()),
+        pq.read_table(folder / QUARANTINE, schema=QUARANTINE_SCHEMA),
+        pq.read_table(folder / FINDINGS, schema=FINDING_SCHEMA),
+    )
+
+
+def applied_batches(layout: WarehouseLayout, source: str) -> list[str]:
+    """Batch ids already applied to a source's staged state, oldest first."""
+    pointer = read_json(layout.staged(source) / "CURRENT")
+    return [] if pointer is None else list(pointer["applied"])
+
+
+def standardize_landed(contract: SourceContract, batch_dir: Path, batch_id: str) -> StagedBatch:
+    """Standardize every Parquet part of a landing batch, one part at a time (bounded memory).
+
+    Args:
+        contract: The source contract.
+        batch_dir: The landing batch folder.
+        batch_id: Its id.
+
+    Returns:
+        The batch's staged records, quarantine and findings; a key repeated across parts is
+        quarantined like one repeated inside a part.
+    """
+    parts = [
+        standardize_batch(contract, pq.read_table(path).to_pandas(), batch_id)
+        for path in sorted(batch_dir.glob("part-*.parquet"))
+    ]
+    if not parts:
+        return StagedBatch(
+            staged_schema().empty_table(),
+            QUARANTINE_SCHEMA.empty_table(),
+            FINDING_SCHEMA.empty_table(),
+        )
+    batch = StagedBatch(
+        pa.concat_tables([p.records for p in parts]),
+        pa.concat_tables([p.quarantine for p in parts]),
+        pa.concat_tables([p.findings for p in parts]),
+    )
+    return _quarantine_keys_repeated_across_parts(batch)
+
+
+def _quarantine_keys_repeated_across_parts(batch: StagedBatch) -> StagedBatch:
+    ids = batch.records.column("source_record_id")
+    counts = pc.value_counts(ids)
+    repeated = {item["values"].as_py() for item in counts if item["counts"].as_py() > 1}
+    if not repeated:
+        return batch
+    seen: set[str] = set()
+    keep = []
+    for record_id in ids.to_pylist():
+        keep.append(record_id not in seen)
+        seen.add(record_id)
+    mask = pa.array(keep)
+    dropped = batch.records.filter(pc.invert(mask))
+    rows = [
+        {
+            "source_system": row["source_system"],
+            "source_record_id": row["source_record_id"],
+            "batch_id": row["batch_id"],
+            "rule": "duplicate_primary_key",
+            "column": None,
+            "reason": "primary key repeated in batch",
+            "raw_values": row["attributes"],
+        }
+        for row in dropped.to_pylist()
+    ]
+    quarantine = pa.concat_tables(
+        [batch.quarantine, pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)]
+    )
+    return StagedBatch(batch.records.filter(mask), quarantine, batch.findings)
+
+
+def _without_ids(table: pa.Table, ids: pa.Array) -> pa.Table:
+    return table.filter(pc.invert(pc.is_in(table.column("source_record_id"), value_set=ids)))
+
+
+def merge_batch(state: StagedState, batch: StagedBatch, mode: str) -> StagedState:
+    """Apply a staged batch to a source's state.
+
+    Args:
+        state: The state before the batch.
+        batch: The standardized batch.
+        mode: ``full`` replaces the state; ``incremental`` replaces the batch's keys and keeps
+            the rest.
+
+    Returns:
+        The new state.
+    """
+    if mode == "full":
+        return StagedState(batch.records, batch.quarantine, batch.findings)
+    touched = pc.unique(
+        pa.concat_arrays(
+            [
+                batch.records.column("source_record_id").combine_chunks(),
+                batch.quarantine.column("source_record_id").combine_chunks(),
+            ]
+        )
+    )
+    return StagedState(
+        pa.concat_tables([_without_ids(state.records, touched), batch.records]),
+        pa.concat_tables([_without_ids(state.quarantine, touched), batch.quarantine]),
+        pa.concat_tables([_without_ids(state.findings, touched), batch.findings]),
+    )
+
+
+def count_changes(before: pa.Table, after: pa.Table, mode: str) -> dict[str, int]:
+    """Count inserted, updated and (for full snapshots) deleted records between two states."""
+    old = dict(
+        zip(
+            before.column("source_record_id").to_pylist(),
+            before.column("record_hash").to_pylist(),
+            strict=True,
+        )
+    )
+    new = dict(
+        zip(
+            after.column("source_record_id").to_pylist(),
+            after.column("record_hash").to_pylist(),
+            strict=True,
+        )
+    )
+    inserted = sum(1 for key in new if key not in old)
+    updated = sum(1 for key, digest in new.items() if key in old and old[key] != digest)
+    deleted = sum(1 for key in old if key not in new) if mode == "full" else 0
+    return {"inserted": inserted, "updated": updated, "deleted": deleted}
+
+
+def _write_state(folder: Path, state: StagedState) -> None:
+    pq.write_table(state.records, folder / RECORDS, compression="zstd")
+    pq.write_table(state.quarantine, folder / QUARANTINE, compression="zstd")
+    pq.write_table(state.findings, folder / FINDINGS, compression="zstd")
+
+
+def stage_source(
+    contract: SourceContract,
+    layout: WarehouseLayout,
+    on_batch: Callable[[BatchManifest], None] | None = None,
+) -> StageResult:
+    """Apply every landed batch of a source that its staged state does not hold yet.
+
+    Args:
+        contract: The source contract.
+        layout: The warehouse directory.
+        on_batch: Called before each batch is standardized (progress display).
+
+    Returns:
+        What was applied and the state's counts.
+    """
+    source = contract.name
+    applied = applied_batches(layout, source)
+    pending = [b for b in landed_batches(layout, source) if b.batch_id not in applied]
+    state = read_state(layout, source)
+    changes = {"inserted": 0, "updated": 0, "deleted": 0}
+    for manifest in pending:
+        if on_batch is not None:
+            on_batch(manifest)
+        batch = standardize_landed(
+            contract, layout.batch_dir(source, manifest.batch_id), manifest.batch_id
+        )
+        new_state = merge_batch(state, batch, manifest.mode)
+        for key, count in count_changes(state.records, new_state.records, manifest.mode).items():
+            changes[key] += count
+        state = new_state
+        applied.append(manifest.batch_id)
+        _commit_state(layout, source, manifest, state, applied)
+    batch_id = applied[-1] if applied else ""
+    return StageResult(
+        source_system=source,
+        batch_id=batch_id,
+        applied=tuple(b.batch_id for b in pending),
+        records=state.records.num_rows,
+        quarantined=state.quarantine.num_rows,
+        findings=state.findings.num_rows,
+        **changes,
+    )
+
+
+def _commit_state(
+    layout: WarehouseLayout,
+    source: str,
+    manifest: BatchManifest,
+    state: StagedState,
+    applied: list[str],
+) -> None:
+    """Write the state folder for a batch, then move the source's CURRENT pointer to it."""
+    with staging_directory(layout.staged(source) / manifest.batch_id) as folder:
+        _write_state(folder, state)
+        write_json_atomically(folder / STATE, {"batch": asdict(manifest), "applied": applied})
+    write_json_atomically(
+        layout.staged(source) / "CURRENT", {"batch_id": manifest.batch_id, "applied": applied}
+    )
+    log.info("source %s: staged batch %s", source, manifest.batch_id)

@@ -1,0 +1,384 @@
+"""Standardize a landing batch into canonical staged records, quarantine rows and findings.
+
+Every value normalizer runs once per distinct raw value (source columns repeat a lot), so a batch
+of millions of rows costs a few seconds. No row is dropped silently: a row that cannot be used goes
+to quarantine with its rule and reason; a usable row with a problem is kept and gets a finding.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import unicodedata
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from pipelines.canonical import FINDING_SCHEMA, QUARANTINE_SCHEMA, staged_field_name, staged_schema
+from pipelines.contracts import FieldMapping, SourceContract
+from pipelines.quality_rules import rule
+from pipelines.standardize.dates import parse_date
+from pipelines.standardize.id_number import IdNumber, normalize_id_number
+from pipelines.standardize.names import name_pinyin, normalize_name
+from pipelines.standardize.phones import normalize_phone
+
+DATE_FIELDS = ("birth_date", "death_date")
+VALID_ID_STATUSES = ("valid", "converted_15", "not_cn_resident_id")
+_ID_STATUS_RULES = {
+    "invalid_checksum": "invalid_id_number",
+    "invalid_format": "invalid_id_number",
+    "placeholder": "invalid_id_number",
+    "masked": "masked_id_number",
+    "missing": "missing_id_number",
+}
+_TRUE_TEXT = frozenset({"1", "true", "t", "yes", "y", "是", "死亡", "已死亡"})
+_FALSE_TEXT = frozenset({"0", "false", "f", "no", "n", "否", "正常", ""})
+
+
+@dataclass(frozen=True)
+class StagedBatch:
+    """The outcome of standardizing one landing batch (or one chunk of it).
+
+    Attributes:
+        records: Usable rows in the staged schema.
+        quarantine: Rejected rows with rule, reason and raw values.
+        findings: Problems of kept rows, one row per problem.
+    """
+
+    records: pa.Table
+    quarantine: pa.Table
+    findings: pa.Table
+
+
+class _Problems:
+    """Collects quarantine rows and findings of one batch as column lists."""
+
+    def __init__(self, contract: SourceContract, raw: pd.DataFrame, batch_id: str) -> None:
+        self.contract, self.raw, self.batch_id = contract, raw, batch_id
+        self.quarantined: list[dict[str, Any]] = []
+        self.findings: list[dict[str, Any]] = []
+
+    def _row(
+        self, index: Hashable, rule_id: str, column: str | None, reason: str
+    ) -> dict[str, Any]:
+        raw_row = self.raw.loc[index]
+        return {
+            "source_system": self.contract.name,
+            "source_record_id": raw_row[self.contract.primary_key],
+            "batch_id": self.batch_id,
+            "rule": rule_id,
+            "column": column,
+            "reason": reason,
+            "raw_values": json.dumps(raw_row.to_dict(), ensure_ascii=False, default=str),
+        }
+
+    def reject(self, mask: pd.Series, rule_id: str, column: str | None, reason: str) -> None:
+        """Quarantine every row where ``mask`` holds."""
+        for index in mask.index[mask.to_numpy(dtype=bool)]:
+            self.quarantined.append(self._row(index, rule_id, column, reason))
+
+    def report(
+        self, mask: pd.Series, rule_id: str, column: str | None, reasons: pd.Series | str
+    ) -> None:
+        """Record a finding (the row stays) for every row where ``mask`` holds."""
+        severity = rule(rule_id).severity
+        for index in mask.index[mask.to_numpy(dtype=bool)]:
+            reason = reasons if isinstance(reasons, str) else str(reasons.loc[index])
+            value = self.raw.loc[index, column] if column in self.raw.columns else None
+            finding = self._row(index, rule_id, column, reason)
+            self.findings.append(finding | {"severity": severity, "value": value, "_at": index})
+
+    def tables(self, kept: pd.Series) -> tuple[pa.Table, pa.Table]:
+        """The quarantine table, and the findings of the rows that were kept."""
+        kept_findings = [f for f in self.findings if kept.loc[f["_at"]]]
+        return (
+            pa.Table.from_pylist(self.quarantined, schema=QUARANTINE_SCHEMA),
+            pa.Table.from_pylist(kept_findings, schema=FINDING_SCHEMA),
+        )
+
+
+def _map_distinct(values: pd.Series, normalize: Callable[[Any], Any]) -> pd.Series:
+    """Apply ``normalize`` once per distinct non-null value; nulls stay null."""
+    distinct = values.dropna().unique()
+    lookup = {value: normalize(value) for value in distinct}
+    return values.map(lookup, na_action="ignore").astype(object).where(values.notna(), None)
+
+
+def _source_values(raw: pd.DataFrame, mapping: FieldMapping) -> pd.Series:
+    """The raw text of a mapped field: its column, or the contract's constant."""
+    if mapping.column is not None:
+        return raw[mapping.column].str.strip().replace("", None)
+    return pd.Series([str(mapping.value)] * len(raw), index=raw.index, dtype=object)
+
+
+def _decode(field: str, raw: pd.DataFrame, mapping: FieldMapping, problems: _Problems) -> pd.Series:
+    """Read a field and translate it through the contract's ``codes``; unlisted codes are findings."""
+    values = _source_values(raw, mapping)
+    if mapping.codes is None:
+        return values.astype(object)
+    decoded = values.map(mapping.codes, na_action="ignore").astype(object)
+    unlisted = values.notna() & decoded.isna()
+    listed = ", ".join(sorted(mapping.codes))
+    problems.report(
+        unlisted,
+        "unlisted_code",
+        mapping.column,
+        values.map(lambda v: f"{field}: code {v!r} is not one of {listed}", na_action="ignore"),
+    )
+    return decoded.where(~unlisted, None)
+
+
+def _parse_dates(
+    field: str, values: pd.Series, mapping: FieldMapping, problems: _Problems
+) -> pd.Series:
+    parsed = _map_distinct(values, lambda v: parse_date(v, mapping.format))
+    unparsed = values.notna() & parsed.isna()
+    formats = ", ".join(mapping.format) or "the common formats"
+    problems.report(unparsed, "unparseable_date", mapping.column, f"{field} fits none of {formats}")
+    return parsed
+
+
+def _parse_timestamp(value: Any) -> dt.datetime | None:
+    try:
+        stamp = pd.Timestamp(unicodedata.normalize("NFKC", str(value)))
+    except (ValueError, TypeError):
+        return None
+    return None if pd.isna(stamp) else stamp.tz_localize(None).to_pydatetime()
+
+
+def _parse_flag(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    return True if text in _TRUE_TEXT else False if text in _FALSE_TEXT else None
+
+
+def _clean_text(value: Any) -> str | None:
+    text = " ".join(unicodedata.normalize("NFKC", str(value)).split())
+    return text or None
+
+
+def _digits(value: Any) -> str | None:
+    text = "".join(ch for ch in unicodedata.normalize("NFKC", str(value)) if ch.isdigit())
+    return text or None
+
+
+_TEXT_NORMALIZERS: dict[str, Callable[[Any], Any]] = {
+    "address": _clean_text,
+    "division_code": _digits,
+}
+
+
+def _canonical_values(
+    contract: SourceContract, raw: pd.DataFrame, problems: _Problems
+) -> dict[str, pd.Series]:
+    """Every mapped canonical field, decoded and parsed (ID number and name come later)."""
+    values: dict[str, pd.Series] = {}
+    for field, mapping in contract.fields.items():
+        decoded = _decode(field, raw, mapping, problems)
+        if field in DATE_FIELDS:
+            decoded = _parse_dates(field, decoded, mapping, problems)
+        elif field == "updated_at":
+            decoded = _map_distinct(decoded, _parse_timestamp)
+        elif field == "deceased":
+            decoded = _map_distinct(decoded, _parse_flag)
+        elif field in _TEXT_NORMALIZERS:
+            decoded = _map_distinct(decoded, _TEXT_NORMALIZERS[field])
+        values[field] = decoded
+    return values
+
+
+def _identity_columns(
+    contract: SourceContract, values: dict[str, pd.Series], problems: _Problems
+) -> dict[str, pd.Series]:
+    """Normalize the ID number (using a declared id_type as hint) and report invalid ones."""
+    raw_numbers = values.get("id_number")
+    if raw_numbers is None:
+        return {}
+    hints = values.get("id_type")
+    pairs = pd.Series(
+        list(
+            zip(raw_numbers, hints if hints is not None else [None] * len(raw_numbers), strict=True)
+        ),
+        index=raw_numbers.index,
+    )
+    parsed: pd.Series = pairs.map(_cached_id_number())
+    status = parsed.map(lambda p: p.status)
+    column = contract.fields["id_number"].column
+    for id_status, rule_id in _ID_STATUS_RULES.items():
+        problems.report(
+            status == id_status, rule_id, column, parsed.map(lambda p: p.reason or id_status)
+        )
+    return {
+        "id_number": parsed.map(lambda p: p.value),
+        "id_type": parsed.map(lambda p: p.id_type),
+        "id_status": status,
+        "id_number_masked": parsed.map(lambda p: p.masked),
+        "id_number_raw": raw_numbers,
+        "_id_birth_date": parsed.map(lambda p: p.birth_date),
+        "_id_gender": parsed.map(lambda p: p.gender),
+    }
+
+
+def _cached_id_number() -> Callable[[tuple[Any, Any]], IdNumber]:
+    cache: dict[tuple[Any, Any], IdNumber] = {}
+
+    def lookup(pair: tuple[Any, Any]) -> IdNumber:
+        if pair not in cache:
+            cache[pair] = normalize_id_number(pair[0], pair[1])
+        return cache[pair]
+
+    return lookup
+
+
+def _name_columns(values: dict[str, pd.Series]) -> dict[str, pd.Series]:
+    raw_names = values.get("name")
+    if raw_names is None:
+        return {}
+    names = _map_distinct(raw_names, normalize_name)
+    return {"name": names, "name_raw": raw_names, "name_pinyin": _map_distinct(names, name_pinyin)}
+
+
+def _phone_column(
+    contract: SourceContract, values: dict[str, pd.Series], problems: _Problems
+) -> dict[str, pd.Series]:
+    raw_phones = values.get("phone")
+    if raw_phones is None:
+        return {}
+    phones = _map_distinct(raw_phones, normalize_phone)
+    invalid = raw_phones.notna() & phones.isna()
+    column = contract.fields["phone"].column
+    problems.report(invalid, "invalid_phone", column, "not a valid mobile or landline number")
+    return {"phone": phones}
+
+
+def _gender_column(values: dict[str, pd.Series], problems: _Problems) -> pd.Series:
+    gender = values.get("gender")
+    if gender is None:
+        return pd.Series(["U"] * len(problems.raw), index=problems.raw.index, dtype=object)
+    return gender.where(gender.isin(["M", "F", "U"]), "U")
+
+
+def _check_against_id_number(
+    contract: SourceContract, staged: dict[str, pd.Series], problems: _Problems
+) -> None:
+    """Report birth dates and genders that disagree with what the citizen ID number encodes."""
+    if "_id_birth_date" not in staged:
+        return
+    for field, encoded, rule_id in (
+        ("birth_date", staged["_id_birth_date"], "birth_date_disagrees_with_id_number"),
+        ("gender", staged["_id_gender"], "gender_disagrees_with_id_number"),
+    ):
+        if field not in contract.fields:
+            continue
+        recorded = staged[field]
+        known = recorded.notna() & encoded.notna() & (recorded != "U")
+        disagree = known & (recorded != encoded)
+        reasons = recorded.astype(str) + " recorded, " + encoded.astype(str) + " in the ID number"
+        problems.report(disagree, rule_id, contract.fields[field].column, reasons)
+
+
+def _check_birth_dates(
+    contract: SourceContract, staged: dict[str, pd.Series], problems: _Problems, today: dt.date
+) -> None:
+    births = staged.get("birth_date")
+    if births is None:
+        return
+    oldest = today.replace(year=today.year - 130)
+    implausible = births.map(lambda d: d > today or d < oldest, na_action="ignore")
+    implausible = implausible.fillna(False).astype(bool)
+    column = contract.fields["birth_date"].column
+    problems.report(implausible, "implausible_birth_date", column, "birth date out of range")
+
+
+def _reject_unusable(
+    contract: SourceContract, staged: dict[str, pd.Series], problems: _Problems
+) -> pd.Series:
+    """Quarantine rows without a key, repeated keys, and rows that identify nobody.
+
+    Returns:
+        The mask of rows that stay.
+    """
+    keys = problems.raw[contract.primary_key].str.strip().replace("", None)
+    missing_key = keys.isna()
+    problems.reject(missing_key, "missing_primary_key", contract.primary_key, "no primary key")
+    repeated = keys.notna() & keys.duplicated(keep="first")
+    problems.reject(
+        repeated, "duplicate_primary_key", contract.primary_key, "primary key repeated in batch"
+    )
+    usable_id = staged.get("id_status", pd.Series(None, index=keys.index)).isin(VALID_ID_STATUSES)
+    nameless = staged.get("name", pd.Series(None, index=keys.index, dtype=object)).isna()
+    unidentifiable = ~missing_key & ~repeated & nameless & ~usable_id
+    problems.reject(
+        unidentifiable, "unidentifiable_record", None, "neither a name nor a usable ID number"
+    )
+    return ~(missing_key | repeated | unidentifiable)
+
+
+def _attributes_json(contract: SourceContract, raw: pd.DataFrame) -> list[str | None]:
+    if not contract.attributes:
+        return [None] * len(raw)
+    rows = raw[list(contract.attributes)].to_dict("records")
+    return [json.dumps(row, ensure_ascii=False) for row in rows]
+
+
+def _record_hash(contract: SourceContract, raw: pd.DataFrame) -> pd.Series:
+    """A hash of the row's raw values, so changed records can be told from unchanged ones."""
+    hashed = pd.util.hash_pandas_object(raw[contract.source_columns], index=False)
+    return hashed.map(lambda h: f"{h:016x}")
+
+
+def standardize_batch(
+    contract: SourceContract, raw: pd.DataFrame, batch_id: str, today: dt.date | None = None
+) -> StagedBatch:
+    """Turn raw landing rows into canonical staged records.
+
+    Args:
+        contract: The source contract (field mappings, codes, formats, primary key).
+        raw: Landing rows, every column as text, with the contract's source columns.
+        batch_id: The landing batch the rows come from.
+        today: Reference date for plausibility checks; the current date by default.
+
+    Returns:
+        Staged records, quarantined rows and findings; every raw row is in records or quarantine.
+    """
+    raw = raw.reset_index(drop=True).astype(object).where(raw.notna(), None)
+    problems = _Problems(contract, raw, batch_id)
+    values = _canonical_values(contract, raw, problems)
+    staged: dict[str, pd.Series] = dict(values)
+    staged |= _identity_columns(contract, values, problems)
+    staged |= _name_columns(values)
+    staged |= _phone_column(contract, values, problems)
+    staged["gender"] = _gender_column(values, problems)
+    _check_against_id_number(contract, staged, problems)
+    _check_birth_dates(contract, staged, problems, today or dt.date.today())
+    keep = _reject_unusable(contract, staged, problems)
+    records = _records_table(contract, raw, staged, batch_id, keep)
+    quarantine, findings = problems.tables(keep)
+    return StagedBatch(records=records, quarantine=quarantine, findings=findings)
+
+
+def _records_table(
+    contract: SourceContract,
+    raw: pd.DataFrame,
+    staged: dict[str, pd.Series],
+    batch_id: str,
+    keep: pd.Series,
+) -> pa.Table:
+    schema = staged_schema()
+    columns: dict[str, Any] = {
+        "source_system": [contract.name] * len(raw),
+        "source_record_id": raw[contract.primary_key],
+        "batch_id": [batch_id] * len(raw),
+        "attributes": _attributes_json(contract, raw),
+        "record_hash": _record_hash(contract, raw),
+    }
+    for field, series in staged.items():
+        if not field.startswith("_"):
+            columns[staged_field_name(field)] = series
+    frame = pd.DataFrame({name: columns.get(name, [None] * len(raw)) for name in schema.names})
+    frame = frame[keep.to_numpy(dtype=bool)]
+    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
