@@ -166,6 +166,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="gridsync", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of failures")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="build demo department systems and run the whole flow")
@@ -213,6 +214,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EXPECTED_ERRORS as failure:
         print(f"gridsync: {failure}", file=sys.stderr)
         return 1
+    except Exception as failure:
+        if args.debug:
+            raise
+        first_line = (str(failure).splitlines() or [""])[0]
+        print(
+            f"gridsync: {type(failure).__name__}: {first_line} (--debug shows where)",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

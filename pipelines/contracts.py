@@ -105,9 +105,9 @@ class SourceContract(BaseModel):
     @model_validator(mode="after")
     def _one_connection_and_one_relation(self) -> SourceContract:
         if (self.connection is None) == (self.conn_id is None):
-            raise ValueError("give exactly one of 'connection' or 'conn_id'")
+            raise ValueError("key 'connection'/'conn_id': give exactly one of the two")
         if (self.table is None) == (self.query is None):
-            raise ValueError("give exactly one of 'table' or 'query'")
+            raise ValueError("key 'table'/'query': give exactly one of the two")
         return self
 
     @property
@@ -151,8 +151,10 @@ class SourceContract(BaseModel):
 
 
 def _describe(error: Mapping[str, Any]) -> str:
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    return f"key '{key}': {error['msg']}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:
+        return message
+    return f"key '{'.'.join(str(part) for part in error['loc'])}': {message}"
 
 
 def load_contract(path: Path) -> SourceContract:
