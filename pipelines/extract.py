@@ -155,7 +155,10 @@ def stored_watermark(layout: WarehouseLayout, source: str) -> str | None:
 
 
 def extract_source(
-    contract: SourceContract, layout: WarehouseLayout, environ: Mapping[str, str]
+    contract: SourceContract,
+    layout: WarehouseLayout,
+    environ: Mapping[str, str],
+    url: str | None = None,
 ) -> BatchManifest:
     """Land the source's new rows as one immutable batch.
 
@@ -167,6 +170,8 @@ def extract_source(
         contract: The source contract.
         layout: The warehouse directory.
         environ: Environment that the contract's ``${VAR}`` references resolve against.
+        url: The source's SQLAlchemy URL when the caller resolved it already (an Airflow
+            ``conn_id``); credentials stay out of the environment. Read from the contract if None.
 
     Returns:
         The manifest of the new batch (or of the newest one when nothing changed).
@@ -174,7 +179,7 @@ def extract_source(
     Raises:
         ExtractError: The source is unreachable, or its table or a column does not exist.
     """
-    url = contract.connection_url(environ)
+    url = url or contract.connection_url(environ)
     watermark = stored_watermark(layout, contract.name) if contract.incremental_column else None
     try:
         return _land_batch(contract, layout, url, watermark)
