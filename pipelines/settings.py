@@ -15,6 +15,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCES_DIR = PROJECT_ROOT / "schemas" / "sources"
 DEFAULT_GRANTS_DIR = PROJECT_ROOT / "schemas" / "grants"
 DEFAULT_WAREHOUSE_DIR = PROJECT_ROOT / "warehouse" / "data"
+DEFAULT_AIRFLOW_HOME = PROJECT_ROOT / ".airflow"
+DEFAULT_AIRFLOW_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/gridsync_airflow"
+DEFAULT_AIRFLOW_BROKER_URL = "redis://127.0.0.1:6379/0"
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -61,6 +64,11 @@ class Settings:
         warehouse_dir: Root of the warehouse (landing, staged, snapshots).
         grants_dir: Folder of department grants.
         alert_webhook_url: Optional URL that failed syncs and blocking checks are posted to.
+        sync_retries: Retries of a failed sync task in Airflow.
+        sync_retry_delay_seconds: First delay before a retry (it doubles with each retry).
+        airflow_home: AIRFLOW_HOME of ``gridsync airflow`` (logs, generated passwords).
+        airflow_database_url: Airflow's metadata database for ``gridsync airflow``.
+        airflow_broker_url: Celery broker for ``gridsync airflow --executor celery``.
         environ: The environment that ``${VAR}`` references in contracts resolve against.
     """
 
@@ -68,6 +76,11 @@ class Settings:
     warehouse_dir: Path = DEFAULT_WAREHOUSE_DIR
     grants_dir: Path = DEFAULT_GRANTS_DIR
     alert_webhook_url: str | None = None
+    sync_retries: int = 3
+    sync_retry_delay_seconds: float = 60.0
+    airflow_home: Path = DEFAULT_AIRFLOW_HOME
+    airflow_database_url: str = DEFAULT_AIRFLOW_DATABASE_URL
+    airflow_broker_url: str = DEFAULT_AIRFLOW_BROKER_URL
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -86,5 +99,12 @@ class Settings:
             warehouse_dir=Path(env.get("GRIDSYNC_WAREHOUSE_DIR", DEFAULT_WAREHOUSE_DIR)),
             grants_dir=Path(env.get("GRIDSYNC_GRANTS_DIR", DEFAULT_GRANTS_DIR)),
             alert_webhook_url=env.get("GRIDSYNC_ALERT_WEBHOOK_URL") or None,
+            sync_retries=int(env.get("GRIDSYNC_SYNC_RETRIES", 3)),
+            sync_retry_delay_seconds=float(env.get("GRIDSYNC_SYNC_RETRY_DELAY_SECONDS", 60)),
+            airflow_home=Path(env.get("GRIDSYNC_AIRFLOW_HOME", DEFAULT_AIRFLOW_HOME)),
+            airflow_database_url=env.get(
+                "GRIDSYNC_AIRFLOW_DATABASE_URL", DEFAULT_AIRFLOW_DATABASE_URL
+            ),
+            airflow_broker_url=env.get("GRIDSYNC_AIRFLOW_BROKER_URL", DEFAULT_AIRFLOW_BROKER_URL),
             environ=env,
         )
