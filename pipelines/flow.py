@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from pipelines.contracts import SourceContract, load_contracts
 from pipelines.extract import BatchManifest, extract_source, landed_batches
+from pipelines.grants import load_grants
 from pipelines.layout import WarehouseLayout, write_json_atomically
 from pipelines.publish import Snapshot, publish_snapshot, read_published
 from pipelines.resolve.resolution import (
@@ -26,6 +27,7 @@ from pipelines.resolve.resolution import (
     empty_previous,
     resolve_identities,
 )
+from pipelines.settings import DEFAULT_GRANTS_DIR
 from pipelines.stage import StageResult, applied_batches, read_state, stage_source
 
 log = logging.getLogger(__name__)
@@ -212,7 +214,11 @@ def warehouse_tables(
 
 
 def reconcile_and_publish(
-    layout: WarehouseLayout, sources: list[str], run_id: str, summary: RunSummary | None = None
+    layout: WarehouseLayout,
+    sources: list[str],
+    run_id: str,
+    summary: RunSummary | None = None,
+    grants_dir: Path = DEFAULT_GRANTS_DIR,
 ) -> Snapshot:
     """Resolve identities over the staged sources and publish a snapshot.
 
@@ -221,6 +227,7 @@ def reconcile_and_publish(
         sources: Source systems with a staged state.
         run_id: The current run.
         summary: Filled with step times and counts when given.
+        grants_dir: Folder of department grants.
 
     Returns:
         The published snapshot.
@@ -231,7 +238,10 @@ def reconcile_and_publish(
     with timed(summary, "publish"):
         hint = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
         snapshot = publish_snapshot(
-            layout, warehouse_tables(layout, sources, resolution, hint), run_id
+            layout,
+            warehouse_tables(layout, sources, resolution, hint),
+            run_id,
+            load_grants(grants_dir),
         )
     summary.residents = resolution.resident.num_rows
     summary.links = resolution.resident_source_link.num_rows
@@ -250,6 +260,7 @@ def run_flow(
     warehouse_dir: Path,
     environ: Mapping[str, str],
     progress: Progress | None = None,
+    grants_dir: Path = DEFAULT_GRANTS_DIR,
 ) -> RunSummary:
     """Run the whole flow once for every contract in ``sources_dir``.
 
@@ -261,6 +272,7 @@ def run_flow(
         warehouse_dir: The warehouse directory.
         environ: Environment for the contracts' ``${VAR}`` references.
         progress: Called with a line of text as steps start.
+        grants_dir: Folder of department grants.
 
     Returns:
         The run summary (also written to ``runs/<run_id>.json``).
@@ -282,6 +294,6 @@ def run_flow(
     if sources:
         if progress:
             progress(f"resolving identities across {', '.join(sources)}")
-        reconcile_and_publish(layout, sources, summary.run_id, summary)
+        reconcile_and_publish(layout, sources, summary.run_id, summary, grants_dir)
     write_json_atomically(layout.runs / f"{summary.run_id}.json", summary.as_dict())
     return summary

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.grants import Grant, write_department_databases
 from pipelines.layout import WarehouseLayout, read_json, staging_directory, write_json_atomically
 from pipelines.quality_rules import quality_rules
 
@@ -105,7 +106,10 @@ def _write_tables(folder: Path, tables: Mapping[str, pa.Table]) -> dict[str, int
 
 
 def publish_snapshot(
-    layout: WarehouseLayout, tables: Mapping[str, pa.Table], run_id: str
+    layout: WarehouseLayout,
+    tables: Mapping[str, pa.Table],
+    run_id: str,
+    grants: Sequence[Grant] = (),
 ) -> Snapshot:
     """Write all tables as a new snapshot and make it live.
 
@@ -113,6 +117,7 @@ def publish_snapshot(
         layout: The warehouse directory.
         tables: Base tables by name (the SQL marts in ``warehouse/marts`` are built on top).
         run_id: The run publishing it.
+        grants: Department grants; each gets a database of what it may see.
 
     Returns:
         The new live snapshot.
@@ -122,6 +127,7 @@ def publish_snapshot(
     final = layout.snapshots / snapshot_id
     with staging_directory(final) as folder:
         table_rows = _write_tables(folder, {**tables, "quality_rule": quality_rule_table()})
+        write_department_databases(folder, folder / DATABASE, list(grants))
         manifest = {
             "snapshot_id": snapshot_id,
             "run_id": run_id,

@@ -22,9 +22,7 @@ def department_database(snapshot_folder: Path, department: str) -> Path:
     return snapshot_folder / "departments" / f"{department}.duckdb"
 
 
-def open_snapshot(
-    layout: WarehouseLayout, department: str | None = None
-) -> duckdb.DuckDBPyConnection:
+def open_snapshot(layout: WarehouseLayout, department: str | None = None) -> duckdb.DuckDBPyConnection:
     """Open the live snapshot read-only, with file access disabled.
 
     Args:
@@ -42,9 +40,7 @@ def open_snapshot(
     if department is not None:
         database = department_database(snapshot.folder, department)
         if not database.exists():
-            raise QueryError(
-                f"department {department!r} has no grant in snapshot {snapshot.snapshot_id}"
-            )
+            raise QueryError(f"department {department!r} has no grant in snapshot {snapshot.snapshot_id}")
     return duckdb.connect(str(database), read_only=True, config=dict(_LOCKED_DOWN))
 
 
@@ -67,6 +63,7 @@ def run_query(layout: WarehouseLayout, sql: str, department: str | None = None) 
         relation = connection.sql(sql)
         return pa.table({}) if relation is None else relation.to_arrow_table()
     except duckdb.Error as failure:
-        raise QueryError(str(failure).splitlines()[0]) from None
+        scope = f"department {department}: " if department else ""
+        raise QueryError(scope + str(failure).splitlines()[0]) from None
     finally:
         connection.close()
