@@ -19,7 +19,7 @@ def rows(warehouse: Path, sql: str) -> list[dict[str, object]]:
 
 
 def test_run_links_two_custom_sources_and_quarantines_bad_rows(systems) -> None:
-    """Records sharing a citizen ID across sources become one resident; unusable rows are kept with reasons."""
+    """Records sharing a citizen ID across sources are one resident; unusable rows are kept with reasons."""
     sources, warehouse, environ = systems
     summary = run_flow(sources, warehouse, environ)
     assert summary.succeeded, summary.failures
