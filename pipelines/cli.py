@@ -65,9 +65,7 @@ def print_summary(summary: RunSummary, layout: WarehouseLayout) -> None:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the whole flow once for every contract in the sources folder."""
     layout = WarehouseLayout(args.warehouse)
-    summary = run_flow(
-        args.sources, args.warehouse, settings.environ, _progress(time.perf_counter())
-    )
+    summary = run_flow(args.sources, args.warehouse, settings.environ, _progress(time.perf_counter()))
     print_summary(summary, layout)
     if not summary.succeeded:
         failed = "; ".join(f"{s}: {r}" for s, r in summary.failures.items()) or "nothing published"
@@ -157,9 +155,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     print(f"\ndemo finished in {time.perf_counter() - started:.1f}s. Where to look:")
     print(f"  source systems : {args.out / 'systems'}")
     print(f"  warehouse      : {current_snapshot(layout).database}")
-    print(
-        f'  try            : gridsync query --warehouse {warehouse} "select * from resident limit 5"'
-    )
+    print(f'  try            : gridsync query --warehouse {warehouse} "select * from resident limit 5"')
     return 0 if summary.succeeded else 1
 
 

@@ -88,10 +88,7 @@ class SourceContract(BaseModel):
     def _shorthand_columns(cls, value: Any) -> Any:
         if not isinstance(value, Mapping):
             return value
-        return {
-            field: {"column": spec} if isinstance(spec, str) else spec
-            for field, spec in value.items()
-        }
+        return {field: {"column": spec} if isinstance(spec, str) else spec for field, spec in value.items()}
 
     @field_validator("fields")
     @classmethod
@@ -175,9 +172,7 @@ def load_contract(path: Path) -> SourceContract:
     except (OSError, yaml.YAMLError) as problem:
         raise ContractError(f"{path}: cannot read contract: {problem}") from None
     if not isinstance(document, dict):
-        raise ContractError(
-            f"{path}: a contract is a mapping of keys, got {type(document).__name__}"
-        )
+        raise ContractError(f"{path}: a contract is a mapping of keys, got {type(document).__name__}")
     try:
         return SourceContract.model_validate({**document, "path": path})
     except ValidationError as invalid:

@@ -127,9 +127,7 @@ def _as_text(value: Any) -> str | None:
 
 
 def _chunk_as_arrow(chunk: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.Table:
-    arrays = [
-        pa.array([_as_text(row[i]) for row in chunk], pa.string()) for i in range(len(schema))
-    ]
+    arrays = [pa.array([_as_text(row[i]) for row in chunk], pa.string()) for i in range(len(schema))]
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -140,9 +138,9 @@ def _stream_rows(
     engine = sa.create_engine(url)
     try:
         with engine.connect() as connection:
-            result = connection.execution_options(
-                stream_results=True, yield_per=CHUNK_ROWS
-            ).execute(_source_select(contract, watermark))
+            result = connection.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(
+                _source_select(contract, watermark)
+            )
             yield from result.partitions(CHUNK_ROWS)
     finally:
         engine.dispose()
@@ -213,9 +211,7 @@ class _WrittenParts:
     high: Any
 
 
-def _write_parts(
-    contract: SourceContract, url: str, watermark: str | None, folder: Path
-) -> _WrittenParts:
+def _write_parts(contract: SourceContract, url: str, watermark: str | None, folder: Path) -> _WrittenParts:
     """Stream the source into Parquet parts; track the checksum and the incremental maximum."""
     columns = contract.source_columns
     schema = pa.schema([(name, pa.string()) for name in columns])
@@ -228,15 +224,11 @@ def _write_parts(
         digest.update(_ipc_bytes(table))
         rows += table.num_rows
         if mark is not None:
-            high = max(
-                [row[mark] for row in chunk if row[mark] is not None] + ([high] if high else [])
-            )
+            high = max([row[mark] for row in chunk if row[mark] is not None] + ([high] if high else []))
     return _WrittenParts(parts, rows, digest.hexdigest(), high)
 
 
-def _manifest(
-    contract: SourceContract, watermark: str | None, written: _WrittenParts
-) -> BatchManifest:
+def _manifest(contract: SourceContract, watermark: str | None, written: _WrittenParts) -> BatchManifest:
     extracted_at = dt.datetime.now(dt.UTC)
     return BatchManifest(
         batch_id=f"{extracted_at:%Y%m%dT%H%M%S%fZ}-{written.checksum[:8]}",
@@ -252,9 +244,7 @@ def _manifest(
     )
 
 
-def _is_unchanged(
-    contract: SourceContract, previous: list[BatchManifest], written: _WrittenParts
-) -> bool:
+def _is_unchanged(contract: SourceContract, previous: list[BatchManifest], written: _WrittenParts) -> bool:
     if not previous:
         return False
     if contract.incremental_column:

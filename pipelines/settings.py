@@ -102,9 +102,7 @@ class Settings:
             sync_retries=int(env.get("GRIDSYNC_SYNC_RETRIES", 3)),
             sync_retry_delay_seconds=float(env.get("GRIDSYNC_SYNC_RETRY_DELAY_SECONDS", 60)),
             airflow_home=Path(env.get("GRIDSYNC_AIRFLOW_HOME", DEFAULT_AIRFLOW_HOME)),
-            airflow_database_url=env.get(
-                "GRIDSYNC_AIRFLOW_DATABASE_URL", DEFAULT_AIRFLOW_DATABASE_URL
-            ),
+            airflow_database_url=env.get("GRIDSYNC_AIRFLOW_DATABASE_URL", DEFAULT_AIRFLOW_DATABASE_URL),
             airflow_broker_url=env.get("GRIDSYNC_AIRFLOW_BROKER_URL", DEFAULT_AIRFLOW_BROKER_URL),
             environ=env,
         )

@@ -148,9 +148,7 @@ def _quarantine_keys_repeated_across_parts(batch: StagedBatch) -> StagedBatch:
         }
         for row in dropped.to_pylist()
     ]
-    quarantine = pa.concat_tables(
-        [batch.quarantine, pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)]
-    )
+    quarantine = pa.concat_tables([batch.quarantine, pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)])
     return StagedBatch(batch.records.filter(mask), quarantine, batch.findings)
 
 
@@ -238,9 +236,7 @@ def stage_source(
     for manifest in pending:
         if on_batch is not None:
             on_batch(manifest)
-        batch = standardize_landed(
-            contract, layout.batch_dir(source, manifest.batch_id), manifest.batch_id
-        )
+        batch = standardize_landed(contract, layout.batch_dir(source, manifest.batch_id), manifest.batch_id)
         new_state = merge_batch(state, batch, manifest.mode)
         for key, count in count_changes(state.records, new_state.records, manifest.mode).items():
             changes[key] += count

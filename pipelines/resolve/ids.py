@@ -43,9 +43,7 @@ def _inheritance(votes: pd.DataFrame) -> pd.DataFrame:
     winners = votes.sort_values(
         ["previous_id", "records", "cluster_key"], ascending=[True, False, True]
     ).drop_duplicates("previous_id")
-    ranked = winners.sort_values(
-        ["cluster_key", "records", "previous_id"], ascending=[True, False, True]
-    )
+    ranked = winners.sort_values(["cluster_key", "records", "previous_id"], ascending=[True, False, True])
     ranked["keeps"] = ~ranked.duplicated("cluster_key")
     return ranked
 
@@ -88,9 +86,7 @@ def assign_resident_ids(
     events = _merge_events(ranked, cluster_ids, run_id) + _split_events(
         clusters, previous, cluster_ids, run_id
     )
-    return cluster_ids[["cluster_key", "resident_id"]], pd.DataFrame(
-        events, columns=ID_EVENT_COLUMNS
-    )
+    return cluster_ids[["cluster_key", "resident_id"]], pd.DataFrame(events, columns=ID_EVENT_COLUMNS)
 
 
 def _fresh_id(ref: str, taken: set[str]) -> str:
@@ -102,9 +98,7 @@ def _fresh_id(ref: str, taken: set[str]) -> str:
 
 
 def _merge_events(ranked: pd.DataFrame, cluster_ids: pd.DataFrame, run_id: str) -> list[dict]:
-    retired = ranked[~ranked["keeps"]].merge(
-        cluster_ids[["cluster_key", "resident_id"]], on="cluster_key"
-    )
+    retired = ranked[~ranked["keeps"]].merge(cluster_ids[["cluster_key", "resident_id"]], on="cluster_key")
     return [
         {
             "run_id": run_id,

@@ -81,9 +81,7 @@ def resolve_identities(
     """
     connection = duckdb.connect()
     try:
-        resolution = _resolve(
-            connection, staged_records(layout, sources), sources, previous, run_id
-        )
+        resolution = _resolve(connection, staged_records(layout, sources), sources, previous, run_id)
     finally:
         connection.close()
     with staging_directory(layout.resolved) as folder:

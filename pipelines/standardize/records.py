@@ -61,9 +61,7 @@ class _Problems:
         self.quarantined: list[dict[str, Any]] = []
         self.findings: list[dict[str, Any]] = []
 
-    def _row(
-        self, index: Hashable, rule_id: str, column: str | None, reason: str
-    ) -> dict[str, Any]:
+    def _row(self, index: Hashable, rule_id: str, column: str | None, reason: str) -> dict[str, Any]:
         raw_row = self.raw.loc[index]
         return {
             "source_system": self.contract.name,
@@ -80,9 +78,7 @@ class _Problems:
         for index in mask.index[mask.to_numpy(dtype=bool)]:
             self.quarantined.append(self._row(index, rule_id, column, reason))
 
-    def report(
-        self, mask: pd.Series, rule_id: str, column: str | None, reasons: pd.Series | str
-    ) -> None:
+    def report(self, mask: pd.Series, rule_id: str, column: str | None, reasons: pd.Series | str) -> None:
         """Record a finding (the row stays) for every row where ``mask`` holds."""
         severity = rule(rule_id).severity
         for index in mask.index[mask.to_numpy(dtype=bool)]:
@@ -131,9 +127,7 @@ def _decode(field: str, raw: pd.DataFrame, mapping: FieldMapping, problems: _Pro
     return decoded.where(~unlisted, None)
 
 
-def _parse_dates(
-    field: str, values: pd.Series, mapping: FieldMapping, problems: _Problems
-) -> pd.Series:
+def _parse_dates(field: str, values: pd.Series, mapping: FieldMapping, problems: _Problems) -> pd.Series:
     parsed = _map_distinct(values, lambda v: parse_date(v, mapping.format))
     unparsed = values.notna() & parsed.isna()
     formats = ", ".join(mapping.format) or "the common formats"
@@ -200,18 +194,14 @@ def _identity_columns(
         return {}
     hints = values.get("id_type")
     pairs = pd.Series(
-        list(
-            zip(raw_numbers, hints if hints is not None else [None] * len(raw_numbers), strict=True)
-        ),
+        list(zip(raw_numbers, hints if hints is not None else [None] * len(raw_numbers), strict=True)),
         index=raw_numbers.index,
     )
     parsed: pd.Series = pairs.map(_cached_id_number())
     status = parsed.map(lambda p: p.status)
     column = contract.fields["id_number"].column
     for id_status, rule_id in _ID_STATUS_RULES.items():
-        problems.report(
-            status == id_status, rule_id, column, parsed.map(lambda p: p.reason or id_status)
-        )
+        problems.report(status == id_status, rule_id, column, parsed.map(lambda p: p.reason or id_status))
     return {
         "id_number": parsed.map(lambda p: p.value),
         "id_type": parsed.map(lambda p: p.id_type),
@@ -306,15 +296,11 @@ def _reject_unusable(
     missing_key = keys.isna()
     problems.reject(missing_key, "missing_primary_key", contract.primary_key, "no primary key")
     repeated = keys.notna() & keys.duplicated(keep="first")
-    problems.reject(
-        repeated, "duplicate_primary_key", contract.primary_key, "primary key repeated in batch"
-    )
+    problems.reject(repeated, "duplicate_primary_key", contract.primary_key, "primary key repeated in batch")
     usable_id = staged.get("id_status", pd.Series(None, index=keys.index)).isin(VALID_ID_STATUSES)
     nameless = staged.get("name", pd.Series(None, index=keys.index, dtype=object)).isna()
     unidentifiable = ~missing_key & ~repeated & nameless & ~usable_id
-    problems.reject(
-        unidentifiable, "unidentifiable_record", None, "neither a name nor a usable ID number"
-    )
+    problems.reject(unidentifiable, "unidentifiable_record", None, "neither a name nor a usable ID number")
     return ~(missing_key | repeated | unidentifiable)
 
 

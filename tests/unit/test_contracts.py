@@ -93,9 +93,7 @@ def test_duplicate_source_names_are_rejected(tmp_path: Path) -> None:
     """Two contracts cannot share a source name."""
     write(tmp_path, VALID, "a.yaml")
     write(tmp_path, VALID, "b.yaml")
-    with pytest.raises(
-        ContractError, match="b.yaml: key 'name': 'clinic' is also used by .*a.yaml"
-    ):
+    with pytest.raises(ContractError, match="b.yaml: key 'name': 'clinic' is also used by .*a.yaml"):
         load_contracts(tmp_path)
 
 
