@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import unicodedata
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,46 +54,52 @@ class StagedBatch:
 
 
 class _Problems:
-    """Collects quarantine rows and findings of one batch as column lists."""
+    """Collects quarantine rows and findings of one batch, built into tables in one pass at the end."""
 
     def __init__(self, contract: SourceContract, raw: pd.DataFrame, batch_id: str) -> None:
         self.contract, self.raw, self.batch_id = contract, raw, batch_id
-        self.quarantined: list[dict[str, Any]] = []
-        self.findings: list[dict[str, Any]] = []
+        self.rejected: list[pd.DataFrame] = []
+        self.reported: list[pd.DataFrame] = []
 
-    def _row(self, index: Hashable, rule_id: str, column: str | None, reason: str) -> dict[str, Any]:
-        raw_row = self.raw.loc[index]
-        return {
-            "source_system": self.contract.name,
-            "source_record_id": raw_row[self.contract.primary_key],
-            "batch_id": self.batch_id,
-            "rule": rule_id,
-            "column": column,
-            "reason": reason,
-            "raw_values": json.dumps(raw_row.to_dict(), ensure_ascii=False, default=str),
-        }
+    def _frame(
+        self, mask: pd.Series, rule_id: str, column: str | None, reasons: pd.Series | str
+    ) -> pd.DataFrame:
+        rows = mask.to_numpy(dtype=bool)
+        reason = reasons if isinstance(reasons, str) else reasons[rows].astype(str).to_numpy()
+        value = self.raw[column][rows].to_numpy() if column in self.raw.columns else None
+        return pd.DataFrame(
+            {"at": mask.index[rows], "rule": rule_id, "column": column, "reason": reason, "value": value}
+        )
 
     def reject(self, mask: pd.Series, rule_id: str, column: str | None, reason: str) -> None:
         """Quarantine every row where ``mask`` holds."""
-        for index in mask.index[mask.to_numpy(dtype=bool)]:
-            self.quarantined.append(self._row(index, rule_id, column, reason))
+        if mask.any():
+            self.rejected.append(self._frame(mask, rule_id, column, reason))
 
     def report(self, mask: pd.Series, rule_id: str, column: str | None, reasons: pd.Series | str) -> None:
         """Record a finding (the row stays) for every row where ``mask`` holds."""
-        severity = rule(rule_id).severity
-        for index in mask.index[mask.to_numpy(dtype=bool)]:
-            reason = reasons if isinstance(reasons, str) else str(reasons.loc[index])
-            value = self.raw.loc[index, column] if column in self.raw.columns else None
-            finding = self._row(index, rule_id, column, reason)
-            self.findings.append(finding | {"severity": severity, "value": value, "_at": index})
+        if mask.any():
+            self.reported.append(
+                self._frame(mask, rule_id, column, reasons).assign(severity=rule(rule_id).severity)
+            )
+
+    def _table(self, frames: list[pd.DataFrame], schema: pa.Schema) -> pa.Table:
+        if not frames:
+            return schema.empty_table()
+        problems = pd.concat(frames, ignore_index=True)
+        raw_rows = self.raw.loc[problems["at"]]
+        problems["source_system"] = self.contract.name
+        problems["source_record_id"] = raw_rows[self.contract.primary_key].to_numpy()
+        problems["batch_id"] = self.batch_id
+        problems["raw_values"] = [
+            json.dumps(row, ensure_ascii=False, default=str) for row in raw_rows.to_dict("records")
+        ]
+        return pa.Table.from_pandas(problems[schema.names], schema=schema, preserve_index=False)
 
     def tables(self, kept: pd.Series) -> tuple[pa.Table, pa.Table]:
         """The quarantine table, and the findings of the rows that were kept."""
-        kept_findings = [f for f in self.findings if kept.loc[f["_at"]]]
-        return (
-            pa.Table.from_pylist(self.quarantined, schema=QUARANTINE_SCHEMA),
-            pa.Table.from_pylist(kept_findings, schema=FINDING_SCHEMA),
-        )
+        findings = [f[kept.loc[f["at"]].to_numpy(dtype=bool)] for f in self.reported]
+        return self._table(self.rejected, QUARANTINE_SCHEMA), self._table(findings, FINDING_SCHEMA)
 
 
 def _map_distinct(values: pd.Series, normalize: Callable[[Any], Any]) -> pd.Series:
@@ -200,8 +206,9 @@ def _identity_columns(
     parsed: pd.Series = pairs.map(_cached_id_number())
     status = parsed.map(lambda p: p.status)
     column = contract.fields["id_number"].column
+    reasons = parsed.map(lambda p: p.reason or p.status)
     for id_status, rule_id in _ID_STATUS_RULES.items():
-        problems.report(status == id_status, rule_id, column, parsed.map(lambda p: p.reason or id_status))
+        problems.report(status == id_status, rule_id, column, reasons)
     return {
         "id_number": parsed.map(lambda p: p.value),
         "id_type": parsed.map(lambda p: p.id_type),
