@@ -159,6 +159,20 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if summary.succeeded else 1
 
 
+def cmd_airflow(args: argparse.Namespace, settings: Settings) -> int:
+    """Run Airflow locally against gridsync until Ctrl-C."""
+    from pipelines.airflow_local import AirflowSetup, run_local
+
+    setup = AirflowSetup(
+        home=args.home.resolve(),
+        database_url=args.database_url,
+        port=args.port,
+        executor=args.executor,
+        broker_url=args.broker_url,
+    )
+    return run_local(setup, settings.environ, _progress(time.perf_counter()))
+
+
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="gridsync", description=__doc__)
@@ -197,6 +211,16 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     evaluate.add_argument("--warehouse", type=Path, default=DEMO_ROOT / "warehouse")
     evaluate.add_argument("--truth", type=Path, default=DEMO_ROOT / "systems" / "truth.parquet")
     evaluate.set_defaults(handler=cmd_evaluate)
+
+    airflow = commands.add_parser(
+        "airflow", help="run Airflow locally (PostgreSQL metadata, DAGs from dags/, UI on 127.0.0.1)"
+    )
+    airflow.add_argument("--port", type=int, default=8080)
+    airflow.add_argument("--executor", choices=["local", "celery"], default="local")
+    airflow.add_argument("--home", type=Path, default=settings.airflow_home)
+    airflow.add_argument("--database-url", default=settings.airflow_database_url)
+    airflow.add_argument("--broker-url", default=settings.airflow_broker_url)
+    airflow.set_defaults(handler=cmd_airflow)
     return parser
 
 
