@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipelines.canonical import canonical_fields
+from pipelines.quality.spec import CheckSpec
 from pipelines.settings import MissingEnvironmentVariable, expand_env_vars
 
 _SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -73,7 +74,7 @@ class SourceContract(BaseModel):
     schedule: str | None = None
     fields: dict[str, FieldMapping]
     attributes: tuple[str, ...] = ()
-    checks: tuple[dict[str, Any], ...] = Field(default=())
+    checks: tuple[CheckSpec, ...] = Field(default=())
     path: Path | None = Field(default=None, exclude=True)
 
     @field_validator("name")

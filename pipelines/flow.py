@@ -21,13 +21,14 @@ from pipelines.extract import BatchManifest, extract_source, landed_batches
 from pipelines.grants import load_grants
 from pipelines.layout import WarehouseLayout, write_json_atomically
 from pipelines.publish import Snapshot, publish_snapshot, read_published
+from pipelines.quality.gate import QualityGateFailed, contracts_of, quality_tables, validate_run
 from pipelines.resolve.resolution import (
     PreviousIdentities,
     Resolution,
     empty_previous,
     resolve_identities,
 )
-from pipelines.settings import DEFAULT_GRANTS_DIR
+from pipelines.settings import DEFAULT_GRANTS_DIR, DEFAULT_SOURCES_DIR
 from pipelines.stage import StageResult, applied_batches, read_state, stage_source
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ class RunSummary:
     links: int = 0
     conflicts: int = 0
     snapshot_id: str | None = None
+    blocked: str | None = None
+    quality: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:
@@ -219,30 +222,40 @@ def reconcile_and_publish(
     run_id: str,
     summary: RunSummary | None = None,
     grants_dir: Path = DEFAULT_GRANTS_DIR,
+    sources_dir: Path = DEFAULT_SOURCES_DIR,
 ) -> Snapshot:
-    """Resolve identities over the staged sources and publish a snapshot.
+    """Resolve identities over the staged sources, run the quality checks, publish a snapshot.
 
     Args:
         layout: The warehouse directory.
         sources: Source systems with a staged state.
         run_id: The current run.
-        summary: Filled with step times and counts when given.
+        summary: Filled with step times, counts and check results when given.
         grants_dir: Folder of department grants.
+        sources_dir: Folder of source contracts (their ``checks:`` and schedules).
 
     Returns:
         The published snapshot.
+
+    Raises:
+        QualityGateFailed: A blocking check failed; nothing was published, the previous snapshot
+            stays live, and the run summary (with the reason) is written to ``runs/``.
     """
     summary = summary or RunSummary(run_id=run_id)
     with timed(summary, "resolve"):
         resolution = resolve_identities(layout, sources, previous_identities(layout), run_id)
+    hint = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    tables = warehouse_tables(layout, sources, resolution, hint)
+    with timed(summary, "validate"):
+        outcome = validate_run(tables, contracts_of(sources_dir, sources), run_id)
+    summary.quality = [asdict(result) for result in outcome.results]
+    if outcome.blocking_failures:
+        summary.blocked = str(QualityGateFailed(outcome.blocking_failures))
+        write_json_atomically(layout.runs / f"{run_id}.json", summary.as_dict())
+        outcome.raise_if_blocked()
     with timed(summary, "publish"):
-        hint = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        snapshot = publish_snapshot(
-            layout,
-            warehouse_tables(layout, sources, resolution, hint),
-            run_id,
-            load_grants(grants_dir),
-        )
+        tables |= quality_tables(outcome, read_published(layout, "dq_result"))
+        snapshot = publish_snapshot(layout, tables, run_id, load_grants(grants_dir))
     summary.residents = resolution.resident.num_rows
     summary.links = resolution.resident_source_link.num_rows
     summary.conflicts = resolution.resident_conflict.num_rows
@@ -294,6 +307,9 @@ def run_flow(
     if sources:
         if progress:
             progress(f"resolving identities across {', '.join(sources)}")
-        reconcile_and_publish(layout, sources, summary.run_id, summary, grants_dir)
+        try:
+            reconcile_and_publish(layout, sources, summary.run_id, summary, grants_dir, sources_dir)
+        except QualityGateFailed as blocked:
+            log.error("%s", blocked)
     write_json_atomically(layout.runs / f"{summary.run_id}.json", summary.as_dict())
     return summary

@@ -1,0 +1,157 @@
+"""The data a source's checks run on: every row of its newest staged batch, as one pandas frame.
+
+Kept records bring their canonical columns; quarantined rows come along with only their lineage
+(canonical columns null, ``is_quarantined`` true), so a check's denominator is every row the source
+sent. Beside the columns, the frame carries what the checks need from elsewhere in the run: one
+flag per row-level rule (from findings and quarantine), one per cross-source conflict field (from
+``resident_conflict``), and the batch's age in hours.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.canonical import staged_field_name
+from pipelines.quality.spec import CheckSpec
+
+# Staged columns derived from a canonical field: a check on them needs that field mapped.
+_DERIVED_FROM = {
+    "id_number_raw": "id_number",
+    "id_status": "id_number",
+    "id_number_masked": "id_number",
+    "name_raw": "name",
+    "name_pinyin": "name",
+}
+_ALWAYS_PRESENT = frozenset({"source_system", "source_record_id", "batch_id"})
+
+
+def rule_flag_column(rule_id: str) -> str:
+    """The frame column that is True on rows failing a row-level rule."""
+    return f"fails__{rule_id}"
+
+
+def disagreement_column(field: str) -> str:
+    """The frame column that is True on records whose resident's sources disagree on a field."""
+    return f"disagrees__{field}"
+
+
+BATCH_AGE_COLUMN = "batch_age_hours"
+KEPT_FLAG = "is_quarantined"
+
+
+@dataclass(frozen=True)
+class BatchFrame:
+    """The rows of one source batch, ready for validation.
+
+    Attributes:
+        source_system: The source.
+        batch_id: Its newest staged batch.
+        extracted_at: When that batch was extracted (UTC, ISO text).
+        frame: Records and quarantined rows with rule and disagreement flags.
+    """
+
+    source_system: str
+    batch_id: str
+    extracted_at: str
+    frame: pd.DataFrame
+
+
+def newest_batch(load_batch: pa.Table, source: str) -> tuple[str, str] | None:
+    """The newest staged batch of a source as ``(batch_id, extracted_at)``, or None."""
+    staged = pc.and_(
+        pc.equal(load_batch["source_system"], source), pc.equal(load_batch["status"], "published")
+    )
+    rows = load_batch.filter(staged).to_pylist()
+    if not rows:
+        return None
+    newest = max(rows, key=lambda row: (row["extracted_at"], row["batch_id"]))
+    return newest["batch_id"], newest["extracted_at"]
+
+
+def checked_column(check: CheckSpec) -> str | None:
+    """The staged column a check reads (None for rule and freshness checks)."""
+    if check.expect == "agree":
+        return check.field
+    return check.column
+
+
+def is_applicable(check: CheckSpec, mapped_fields: set[str]) -> bool:
+    """False when a check reads a canonical column the source does not map."""
+    column = checked_column(check)
+    if column is None or column in _ALWAYS_PRESENT:
+        return True
+    canonical = {staged_field_name(f): f for f in mapped_fields}
+    return column in canonical or _DERIVED_FROM.get(column) in mapped_fields
+
+
+def _of_batch(table: pa.Table, source: str, batch_id: str) -> pa.Table:
+    keep = pc.and_(pc.equal(table["source_system"], source), pc.equal(table["batch_id"], batch_id))
+    return table.filter(keep)
+
+
+def _conflict_keys(resident_conflict: pa.Table, field: str) -> set[str]:
+    """``source:record`` keys of every record involved in a disagreement on ``field``."""
+    values = resident_conflict.filter(pc.equal(resident_conflict["field"], field))["values"]
+    keys: set[str] = set()
+    for document in values.to_pylist():
+        keys.update(json.loads(document))
+    return keys
+
+
+def batch_frame(
+    tables: Mapping[str, pa.Table],
+    source: str,
+    checks: tuple[CheckSpec, ...],
+    now: dt.datetime,
+) -> BatchFrame | None:
+    """Build the validation frame of a source's newest staged batch.
+
+    Args:
+        tables: The run's warehouse tables (``source_record``, ``quarantine``, ``dq_finding``,
+            ``resident_conflict``, ``load_batch``).
+        source: The source system.
+        checks: The source's checks (they decide which flag columns are built).
+        now: The validation time (UTC), for the batch age.
+
+    Returns:
+        The frame, or None when the source has no staged batch.
+    """
+    newest = newest_batch(tables["load_batch"], source)
+    if newest is None:
+        return None
+    batch_id, extracted_at = newest
+    wanted = {"source_system", "source_record_id", "batch_id"}
+    wanted |= {column for c in checks if (column := checked_column(c))}
+    staged = _of_batch(tables["source_record"], source, batch_id)
+    records = staged.select([c for c in staged.column_names if c in wanted]).to_pandas()
+    quarantined = _of_batch(tables["quarantine"], source, batch_id).to_pandas()
+    findings = _of_batch(tables["dq_finding"], source, batch_id)
+    frame = pd.concat(
+        [
+            records.assign(**{KEPT_FLAG: False}),
+            quarantined[["source_system", "source_record_id", "batch_id"]].assign(**{KEPT_FLAG: True}),
+        ],
+        ignore_index=True,
+    )
+    kept = ~frame[KEPT_FLAG].astype(bool)
+    for rule_id in sorted({c.rule for c in checks if c.expect == "rule_pass" and c.rule}):
+        found = set(findings.filter(pc.equal(findings["rule"], rule_id))["source_record_id"].to_pylist())
+        in_records = frame["source_record_id"].isin(found) & kept
+        in_quarantine = pd.Series(False, index=frame.index)
+        in_quarantine[~kept] = (quarantined["rule"] == rule_id).to_numpy()
+        frame[rule_flag_column(rule_id)] = in_records | in_quarantine
+    for field in sorted({c.field for c in checks if c.expect == "agree" and c.field}):
+        keys = _conflict_keys(tables["resident_conflict"], field)
+        involved = (frame["source_system"] + ":" + frame["source_record_id"]).isin(keys)
+        known = frame[field].notna() if field in frame.columns else pd.Series(False, index=frame.index)
+        frame[disagreement_column(field)] = involved.astype(object).where(known, None)
+    age = now - dt.datetime.fromisoformat(extracted_at)
+    frame[BATCH_AGE_COLUMN] = round(age.total_seconds() / 3600, 3)
+    return BatchFrame(source, batch_id, extracted_at, frame)
