@@ -33,7 +33,7 @@ def survivorship() -> Survivorship:
 
 def _source_ranks(rules: Survivorship, sources: list[str]) -> pa.Table:
     """One row per source with a ``rank_<field>`` column per golden field (lower wins)."""
-    columns: dict[str, list[object]] = {"source_system": sources}
+    columns: dict[str, list[object]] = {"source_system": list[object](sources)}
     for field, order in rules.priority.items():
         columns[f"rank_{field}"] = [
             order.index(source) if source in order else len(order) for source in sources

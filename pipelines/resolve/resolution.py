@@ -1,44 +1,81 @@
-"""Resolve identities across every source's staged records, under stable resident ids."""
+"""Resolve identities across every source's staged records, under stable resident ids.
+
+The one way in is `resolve_identities`: build the matching frame, score candidate pairs with the
+Fellegi-Sunter model (reused and scored incrementally when possible), cluster under the
+over-merging guards and reviewers' decisions, give clusters stable resident ids, then build golden
+records, conflicts, link explanations and the review list.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.layout import WarehouseLayout, staging_directory
-from pipelines.resolve.deterministic import cluster_by_id_number
+from pipelines.resolve.clustering import Clustering, cluster_records
+from pipelines.resolve.config import MatchingConfig, matching_config
+from pipelines.resolve.features import build_matching_frame
 from pipelines.resolve.golden import build_residents, find_conflicts
 from pipelines.resolve.ids import ID_EVENT_COLUMNS, assign_resident_ids
+from pipelines.resolve.matching import Matching, MatchingState, match_records
+from pipelines.resolve.review import read_decisions, review_list
 from pipelines.stage import read_state
 
 log = logging.getLogger(__name__)
 
-OUTPUTS = ("resident", "resident_source_link", "resident_conflict", "resident_id_event")
+OUTPUTS = (
+    "resident",
+    "resident_source_link",
+    "resident_conflict",
+    "resident_id_event",
+    "resident_link_explanation",
+    "match_review",
+)
 
 
 @dataclass(frozen=True)
 class Resolution:
-    """The outputs of one identity-resolution run, as written to ``resolved/``."""
+    """The outputs of one identity-resolution run, as written to ``resolved/``.
+
+    Attributes:
+        resident: One row per resolved person (golden record).
+        resident_source_link: One row per source record: its resident, rule, score, batch, model.
+        resident_conflict: One row per disagreement between sources about one person.
+        resident_id_event: One row per merge or split of resident ids, all runs.
+        resident_link_explanation: One row per scored record pair at or above the review
+            threshold: per comparison the level reached and its match weight, the probability,
+            and whether the two records ended up as one resident.
+        match_review: One row per record pair for clerical review (uncertain band, guard
+            decisions), with any reviewer decision.
+        matching: What the matching step leaves for the next run (model, scores); not published.
+    """
 
     resident: pa.Table
     resident_source_link: pa.Table
     resident_conflict: pa.Table
     resident_id_event: pa.Table
+    resident_link_explanation: pa.Table
+    match_review: pa.Table
+    matching: MatchingState | None = field(default=None, compare=False)
 
     def write(self, folder: Path) -> None:
-        """Write each output as ``<name>.parquet`` into ``folder``."""
+        """Write each output as ``<name>.parquet`` into ``folder``, and the matching state."""
         for name in OUTPUTS:
             pq.write_table(getattr(self, name), folder / f"{name}.parquet", compression="zstd")
+        if self.matching is not None:
+            self.matching.write(folder)
 
     @classmethod
     def read(cls, folder: Path) -> Resolution:
         """Read the outputs written by :meth:`write`."""
-        return cls(**{name: pq.read_table(folder / f"{name}.parquet") for name in OUTPUTS})
+        tables = {name: pq.read_table(folder / f"{name}.parquet") for name in OUTPUTS}
+        return cls(**tables, matching=MatchingState.read(folder))
 
 
 @dataclass(frozen=True)
@@ -67,26 +104,43 @@ def resolve_identities(
     sources: list[str],
     previous: PreviousIdentities,
     run_id: str,
+    config: MatchingConfig | None = None,
 ) -> Resolution:
     """Match records into residents, keep resident ids stable, build golden records and conflicts.
 
     Args:
-        layout: The warehouse directory (staged states are read from it; results written to it).
+        layout: The warehouse directory (staged states, reviewer decisions and the previous
+            matching state are read from it; results written to ``resolved/``).
         sources: The source systems to resolve across.
         previous: Links and id events of the live snapshot.
         run_id: The current run.
+        config: The matching configuration; ``schemas/matching.yaml`` by default.
 
     Returns:
         The resolution, also written to ``layout.resolved``.
     """
     connection = duckdb.connect()
     try:
-        resolution = _resolve(connection, staged_records(layout, sources), sources, previous, run_id)
+        resolution = _resolve(
+            connection,
+            staged_records(layout, sources),
+            sources,
+            previous,
+            run_id,
+            _Inputs(config or matching_config(), MatchingState.read(layout.resolved), read_decisions(layout)),
+        )
     finally:
         connection.close()
     with staging_directory(layout.resolved) as folder:
         resolution.write(folder)
     return resolution
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    config: MatchingConfig
+    state: MatchingState
+    decisions: pd.DataFrame
 
 
 def _resolve(
@@ -95,39 +149,111 @@ def _resolve(
     sources: list[str],
     previous: PreviousIdentities,
     run_id: str,
+    inputs: _Inputs,
 ) -> Resolution:
+    config = inputs.config
     connection.register("records", records)
-    clusters = cluster_by_id_number(connection, "records")
-    cluster_ids, events = assign_resident_ids(
-        clusters.select(["source_system", "source_record_id", "cluster_key"]).to_pandas(),
-        previous.links.select(["source_system", "source_record_id", "resident_id"]).to_pandas(),
-        previous.issued_ids,
-        run_id,
+    frame = build_matching_frame(connection, "records", config.max_block_key_frequency)
+    matching = match_records(connection, frame, inputs.state, config, run_id)
+    pairs = matching.state.pairs.to_pandas() if matching.state.pairs is not None else pd.DataFrame()
+    frame_columns = frame.select(
+        ["unique_id", "source_system", "source_record_id", "id_type", "id_key", "id_is_valid"]
     )
-    connection.register("clusters", clusters)
-    connection.register("cluster_ids", pa.Table.from_pandas(cluster_ids, preserve_index=False))
-    links = connection.sql(
-        """
-        select c.source_system, c.source_record_id, i.resident_id, c.match_rule, c.match_score,
-               r.batch_id
-        from clusters c
-        join cluster_ids i using (cluster_key)
-        join records r using (source_system, source_record_id)
-        order by c.source_system, c.source_record_id
-        """
-    ).to_arrow_table()
+    clustering = cluster_records(frame_columns.to_pandas(), pairs, inputs.decisions, config)
+    links, events = _resident_links(
+        connection, frame_columns.to_pandas(), clustering, previous, run_id, matching
+    )
     connection.register("links", links)
     connection.execute(
         "create temp view linked_records as "
         "select r.*, l.resident_id from records r join links l "
         "using (source_system, source_record_id)"
     )
+    residents = _residents_by_record(links)
     new_events = pa.Table.from_pandas(events, preserve_index=False, schema=_event_schema())
     return Resolution(
         resident=build_residents(connection, "linked_records", sources),
         resident_source_link=links,
         resident_conflict=find_conflicts(connection, "linked_records"),
         resident_id_event=pa.concat_tables([previous.id_events.cast(_event_schema()), new_events]),
+        resident_link_explanation=_explanations(matching, residents),
+        match_review=review_list(
+            pairs if len(pairs) else _empty_pairs(),
+            clustering.guard_log,
+            residents,
+            inputs.decisions,
+            config.thresholds.link,
+        ),
+        matching=matching.state,
+    )
+
+
+def _resident_links(
+    connection: duckdb.DuckDBPyConnection,
+    frame: pd.DataFrame,
+    clustering: Clustering,
+    previous: PreviousIdentities,
+    run_id: str,
+    matching: Matching,
+) -> tuple[pa.Table, pd.DataFrame]:
+    """The crosswalk (one row per record) under stable ids, and this run's id events."""
+    clusters = frame[["unique_id", "source_system", "source_record_id"]].merge(
+        clustering.assignments, on="unique_id"
+    )
+    cluster_ids, events = assign_resident_ids(
+        clusters[["source_system", "source_record_id", "cluster_key"]],
+        previous.links.select(["source_system", "source_record_id", "resident_id"]).to_pandas(),
+        previous.issued_ids,
+        run_id,
+    )
+    clusters = clusters.merge(cluster_ids, on="cluster_key")
+    model_id = matching.state.model.model_id if matching.state.model else None
+    connection.register(
+        "clusters",
+        clusters[["source_system", "source_record_id", "resident_id", "match_rule", "match_score"]],
+    )
+    links = connection.sql(
+        """
+        select c.source_system, c.source_record_id, c.resident_id, c.match_rule,
+               cast(c.match_score as double) as match_score, r.batch_id, $model_id as model_id,
+               $mode as match_mode
+        from clusters c join records r using (source_system, source_record_id)
+        order by c.source_system, c.source_record_id
+        """,
+        params={"model_id": model_id, "mode": matching.mode},
+    ).to_arrow_table()
+    connection.unregister("clusters")
+    return links, events
+
+
+def _residents_by_record(links: pa.Table) -> pd.Series:
+    frame = links.select(["source_system", "source_record_id", "resident_id"]).to_pandas()
+    refs = frame["source_system"] + ":" + frame["source_record_id"]
+    return pd.Series(frame["resident_id"].to_numpy(), index=refs.to_numpy())
+
+
+def _explanations(matching: Matching, residents: pd.Series) -> pa.Table:
+    """Scored pairs with the residents their records ended up in."""
+    pairs = matching.state.pairs
+    if pairs is None:
+        return pa.table({})
+    left = residents.reindex(pairs.column("record_l").to_pylist()).to_numpy()
+    right = residents.reindex(pairs.column("record_r").to_pylist()).to_numpy()
+    return (
+        pairs.append_column("resident_id_l", pa.array(left, pa.string()))
+        .append_column("resident_id_r", pa.array(right, pa.string()))
+        .append_column("is_same_resident", pa.array(left == right, pa.bool_()))
+    )
+
+
+def _empty_pairs() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "record_l": pd.Series(dtype=object),
+            "record_r": pd.Series(dtype=object),
+            "match_probability": pd.Series(dtype=float),
+            "match_weight": pd.Series(dtype=float),
+        }
     )
 
 

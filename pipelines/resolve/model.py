@@ -1,0 +1,135 @@
+"""The Fellegi-Sunter model (Splink on DuckDB): trained without labels, saved, versioned, reused.
+
+Training is the costly part of a run (u-sampling above all), so a trained model is kept under
+``resolved/model/`` with the configuration it was trained under and the shape of the data it saw.
+A later run reuses it while both are unchanged; a new source, a field a source starts or stops
+filling, a tenfold change in size or any edit of ``schemas/matching.yaml`` retrains.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.resolve.config import MatchingConfig
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE, META_FILE = "model.json", "meta.json"
+# Columns whose fill rate per source is part of the data's shape.
+SHAPE_COLUMNS = ("id_key", "id_mask", "name", "birth_date", "gender", "phone", "address_key")
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A trained model with what it was trained under.
+
+    Attributes:
+        settings: Splink settings with trained m, u and prior (``save_model_to_json`` form).
+        config_fingerprint: Fingerprint of the MatchingConfig it was trained under.
+        data_shape: Shape of the matching frame it was trained on (see `data_shape`).
+        trained_in_run: The run that trained it.
+    """
+
+    settings: dict[str, Any]
+    config_fingerprint: str
+    data_shape: str
+    trained_in_run: str
+
+    @property
+    def model_id(self) -> str:
+        """A version id derived from the trained parameters."""
+        text = json.dumps(self.settings, sort_keys=True, default=str)
+        return "M" + hashlib.sha256(text.encode()).hexdigest()[:12].upper()
+
+    def fits(self, config: MatchingConfig, shape: str) -> bool:
+        """Tell whether the model can be reused for this configuration and data shape."""
+        return self.config_fingerprint == config.fingerprint and self.data_shape == shape
+
+    def save(self, folder: Path) -> None:
+        """Write the model and its metadata into ``folder``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / MODEL_FILE).write_text(json.dumps(self.settings, indent=1), encoding="utf-8")
+        meta = {
+            "model_id": self.model_id,
+            "config_fingerprint": self.config_fingerprint,
+            "data_shape": self.data_shape,
+            "trained_in_run": self.trained_in_run,
+        }
+        (folder / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> TrainedModel | None:
+        """Read a model written by :meth:`save`; None when there is none."""
+        if not (folder / MODEL_FILE).exists() or not (folder / META_FILE).exists():
+            return None
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        return cls(
+            settings=json.loads((folder / MODEL_FILE).read_text(encoding="utf-8")),
+            config_fingerprint=meta["config_fingerprint"],
+            data_shape=meta["data_shape"],
+            trained_in_run=meta["trained_in_run"],
+        )
+
+
+def data_shape(connection: duckdb.DuckDBPyConnection, frame: str) -> str:
+    """Describe the matching frame coarsely: sources, which fields each fills, size in decades.
+
+    Args:
+        connection: DuckDB connection holding the frame.
+        frame: The frame's relation name.
+
+    Returns:
+        A short text such as ``grid[name,phone]~4|public_security[id_key,name]~4``.
+    """
+    fills = ", ".join(f"count({c}) > 0.01 * count(*) as {c}" for c in SHAPE_COLUMNS)
+    rows = connection.sql(
+        f"select source_system, count(*), {fills} from {frame} group by 1 order by 1"
+    ).fetchall()
+    parts = []
+    for source, count, *filled in rows:
+        fields = ",".join(c for c, f in zip(SHAPE_COLUMNS, filled, strict=True) if f)
+        parts.append(f"{source}[{fields}]~{round(math.log10(max(count, 1)))}")
+    return "|".join(parts)
+
+
+def new_linker(connection: duckdb.DuckDBPyConnection, frame: pa.Table, settings: dict) -> Any:
+    """A Splink linker deduplicating ``frame`` on this DuckDB connection."""
+    from splink import DuckDBAPI, Linker
+
+    # Splink warns about levels its EM sample did not see; the model keeps the u-based defaults
+    # for those, and the run log should not be flooded with it.
+    logging.getLogger("splink").setLevel(logging.ERROR)
+    db_api = DuckDBAPI(connection=connection)
+    records = db_api.register(frame, table_name="matching_frame")
+    return Linker(records, settings, log_level=None)
+
+
+def train_model(linker: Any, config: MatchingConfig) -> dict[str, Any]:
+    """Train m, u and the prior without labels; return the trained Splink settings.
+
+    Args:
+        linker: A linker built with ``config.splink_settings()``.
+        config: The matching configuration (training rules, sample sizes, seed).
+
+    Returns:
+        The trained settings, as ``save_model_to_json`` gives them.
+    """
+    training = config.training
+    linker.training.estimate_probability_two_random_records_match(
+        list(training.prior_rules), recall=training.prior_recall
+    )
+    linker.training.estimate_u_using_random_sampling(max_pairs=training.u_max_pairs, seed=config.seed)
+    for rule in training.em_blocking_rules:
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            rule, max_pairs=training.em_max_pairs, estimate_without_term_frequencies=True
+        )
+    return dict(linker.misc.save_model_to_json())

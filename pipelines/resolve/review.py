@@ -1,0 +1,146 @@
+"""Clerical review: the uncertain band of scored pairs, and reviewers' decisions that later runs obey.
+
+Decisions live outside the snapshots, in ``<warehouse>/review/decisions.parquet``, appended one
+decision at a time; for a pair decided more than once the latest decision holds. Resolution reads
+them every run: "same" links the two records, "not_same" keeps them apart whatever the evidence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.layout import WarehouseLayout
+
+DECISIONS = ("same", "not_same")
+DECISION_SCHEMA = pa.schema(
+    [
+        ("record_l", pa.string()),
+        ("record_r", pa.string()),
+        ("decision", pa.string()),
+        ("reviewer", pa.string()),
+        ("note", pa.string()),
+        ("decided_at", pa.timestamp("us")),
+    ]
+)
+REVIEW_SCHEMA = pa.schema(
+    [
+        ("record_l", pa.string()),
+        ("record_r", pa.string()),
+        ("resident_id_l", pa.string()),
+        ("resident_id_r", pa.string()),
+        ("match_probability", pa.float64()),
+        ("match_weight", pa.float64()),
+        ("reason", pa.string()),
+        ("decision", pa.string()),
+        ("decided_at", pa.timestamp("us")),
+    ]
+)
+
+
+class ReviewError(ValueError):
+    """A review decision that cannot be recorded (unknown decision, same record twice)."""
+
+
+def decisions_path(layout: WarehouseLayout) -> Path:
+    """Where reviewers' decisions are kept (outside the snapshots)."""
+    return layout.root / "review" / "decisions.parquet"
+
+
+def read_decisions(layout: WarehouseLayout) -> pd.DataFrame:
+    """The latest decision per record pair (``record_l < record_r``); empty when none."""
+    path = decisions_path(layout)
+    table = pq.read_table(path) if path.exists() else DECISION_SCHEMA.empty_table()
+    frame = table.to_pandas()
+    return frame.sort_values("decided_at").drop_duplicates(["record_l", "record_r"], keep="last")
+
+
+def record_decision(
+    layout: WarehouseLayout,
+    record_a: str,
+    record_b: str,
+    decision: str,
+    reviewer: str | None = None,
+    note: str | None = None,
+    decided_at: dt.datetime | None = None,
+) -> dict[str, object]:
+    """Append a reviewer's decision about two records.
+
+    Args:
+        layout: The warehouse directory.
+        record_a: A record reference ``source_system:source_record_id``.
+        record_b: The other record reference.
+        decision: ``same`` or ``not_same``.
+        reviewer: Who decided.
+        note: Why, in the reviewer's words.
+        decided_at: When (now, UTC, by default).
+
+    Returns:
+        The decision row as written.
+
+    Raises:
+        ReviewError: Unknown decision, or the two references are the same record.
+    """
+    if decision not in DECISIONS:
+        raise ReviewError(f"decision must be one of {', '.join(DECISIONS)}, not {decision!r}")
+    if record_a == record_b:
+        raise ReviewError(f"{record_a}: a record cannot be reviewed against itself")
+    when = decided_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    left, right = sorted((record_a, record_b))
+    row: dict[str, object] = {"record_l": left, "record_r": right, "decision": decision}
+    row |= {"reviewer": reviewer}
+    row |= {"note": note, "decided_at": when}
+    _append(decisions_path(layout), pa.Table.from_pylist([row], schema=DECISION_SCHEMA))
+    return row
+
+
+def _append(path: Path, rows: pa.Table) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existing = pq.read_table(path) if path.exists() else DECISION_SCHEMA.empty_table()
+    temporary = path.with_name(f".{path.name}.tmp")
+    pq.write_table(pa.concat_tables([existing, rows]), temporary)
+    temporary.replace(path)
+
+
+def review_list(
+    pairs: pd.DataFrame,
+    guard_log: pd.DataFrame,
+    residents: pd.Series,
+    decisions: pd.DataFrame,
+    link_threshold: float,
+) -> pa.Table:
+    """Pairs a clerk should look at, with any decision already taken.
+
+    The uncertain band is every scored pair below the link threshold whose records ended up in
+    different residents (a pair already joined through stronger links needs no review). Pairs a
+    guard kept apart or joined against a conflict are listed too.
+
+    Args:
+        pairs: Scored pairs (at or above the review threshold).
+        guard_log: The clustering's guard decisions.
+        residents: resident_id by record reference.
+        decisions: Reviewers' decisions.
+        link_threshold: The link threshold.
+
+    Returns:
+        One row per record pair (``REVIEW_SCHEMA``).
+    """
+    uncertain = pairs[pairs["match_probability"] < link_threshold]
+    uncertain = uncertain[
+        residents.reindex(uncertain["record_l"]).to_numpy()
+        != residents.reindex(uncertain["record_r"]).to_numpy()
+    ].assign(reason="uncertain match probability")
+    guarded = guard_log.assign(reason=guard_log["guard"] + ": " + guard_log["reason"])
+    columns = ["record_l", "record_r", "match_probability", "match_weight", "reason"]
+    listed = pd.concat([guarded[columns], uncertain[columns]]).drop_duplicates(["record_l", "record_r"])
+    listed = listed.merge(
+        decisions[["record_l", "record_r", "decision", "decided_at"]], on=["record_l", "record_r"], how="left"
+    )
+    listed["resident_id_l"] = residents.reindex(listed["record_l"]).to_numpy()
+    listed["resident_id_r"] = residents.reindex(listed["record_r"]).to_numpy()
+    listed = listed.sort_values(["match_probability", "record_l", "record_r"], ascending=[False, True, True])
+    return pa.Table.from_pandas(listed[REVIEW_SCHEMA.names], schema=REVIEW_SCHEMA, preserve_index=False)
