@@ -209,6 +209,8 @@ def warehouse_tables(
         "resident_source_link": resolution.resident_source_link,
         "resident_conflict": resolution.resident_conflict,
         "resident_id_event": resolution.resident_id_event,
+        "resident_link_explanation": resolution.resident_link_explanation,
+        "match_review": resolution.match_review,
         "source_record": pa.concat_tables([s.records for s in states]),
         "quarantine": pa.concat_tables([s.quarantine for s in states]),
         "dq_finding": pa.concat_tables([s.findings for s in states]),
