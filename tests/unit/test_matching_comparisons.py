@@ -1,0 +1,210 @@
+"""Each comparison of schemas/matching.yaml on literal record pairs, through the real standardizers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pipelines.resolve.explain import comparison_levels, levels_of_pairs
+from tests.unit.resolve_records import staged_record, staged_table
+
+ID = "11010519491231002X"
+OTHER_VALID_ID = "110105194912310011"
+
+CASES: list[dict[str, Any]] = [
+    # name: characters compared as characters, traditional folded, pinyin for homophones
+    {"field": "name", "l": {"name": "张伟"}, "r": {"name": "張偉"}, "expected": "same name"},
+    {"field": "name", "l": {"name": "张伟"}, "r": {"name": "张 伟"}, "expected": "same name"},
+    {
+        "field": "name",
+        "l": {"name": "张伟"},
+        "r": {"name": "章玮"},
+        "expected": "same pinyin (homophone, traditional form or pinyin spelling)",
+    },
+    {
+        "field": "name",
+        "l": {"name": "张伟"},
+        "r": {"name": "ZHANG WEI"},
+        "expected": "same pinyin (homophone, traditional form or pinyin spelling)",
+    },
+    {
+        "field": "name",
+        "l": {"name": "单雄"},
+        "r": {"name": "Shan Xiong"},
+        "expected": "same pinyin (homophone, traditional form or pinyin spelling)",
+    },
+    {
+        "field": "name",
+        "l": {"name": "John Smith"},
+        "r": {"name": "SMITH, JOHN"},
+        "expected": "same words in another order",
+    },
+    {"field": "name", "l": {"name": "王建国"}, "r": {"name": "王建军"}, "expected": "one character apart"},
+    {"field": "name", "l": {"name": "欧阳娜娜"}, "r": {"name": "欧阳娜"}, "expected": "one character apart"},
+    {
+        "field": "name",
+        "l": {"name": "MARIA GONZALEZ"},
+        "r": {"name": "MARIA GONZALEZ LOPEZ"},
+        "expected": "spelling close",
+    },
+    {"field": "name", "l": {"name": "张伟明"}, "r": {"name": "張偉民"}, "expected": "one character apart"},
+    {"field": "name", "l": {"name": "张伟"}, "r": {"name": "李娜"}, "expected": "different"},
+    {"field": "name", "l": {"name": "张伟"}, "r": {}, "expected": "missing"},
+    # birth date: swapped day and month, one digit, partial agreement
+    {
+        "field": "birth_date",
+        "l": {"birth_date": "1990-03-04"},
+        "r": {"birth_date": "1990-03-04"},
+        "expected": "same date",
+    },
+    {
+        "field": "birth_date",
+        "l": {"birth_date": "1990-03-04"},
+        "r": {"birth_date": "1990-04-03"},
+        "expected": "day and month swapped",
+    },
+    {
+        "field": "birth_date",
+        "l": {"birth_date": "1990-03-04"},
+        "r": {"birth_date": "1990-03-24"},
+        "expected": "one digit apart",
+    },
+    {
+        "field": "birth_date",
+        "l": {"birth_date": "1990-03-04"},
+        "r": {"birth_date": "1990-03-17"},
+        "expected": "same year and month",
+    },
+    {
+        "field": "birth_date",
+        "l": {"birth_date": "1990-03-04"},
+        "r": {"birth_date": "1985-11-20"},
+        "expected": "different",
+    },
+    # the birth date a citizen ID number encodes stands in for a missing one
+    {
+        "field": "birth_date",
+        "l": {"id_number": ID},
+        "r": {"birth_date": "1949-12-31"},
+        "expected": "same date",
+    },
+    # ID number: 15 vs 18 digits, masked numbers on their visible digits, near misses
+    {
+        "field": "id_number",
+        "l": {"id_number": ID},
+        "r": {"id_number": "110105491231002"},
+        "expected": "same number",
+    },
+    {
+        "field": "id_number",
+        "l": {"id_number": ID},
+        "r": {"id_number": "11010519491231002x"},
+        "expected": "same number",
+    },
+    {
+        "field": "id_number",
+        "l": {"id_number": ID},
+        "r": {"id_number": "110105********002X"},
+        "expected": "masked number agrees on its visible characters",
+    },
+    {
+        "field": "id_number",
+        "l": {"id_number": ID},
+        "r": {"id_number": "110105********0011"},
+        "expected": "different",
+    },
+    {
+        "field": "id_number",
+        "l": {"id_number": ID},
+        "r": {"id_number": "11010519491231003X"},
+        "expected": "one character apart or two swapped",
+    },
+    {
+        "field": "id_number",
+        "l": {"id_number": ID},
+        "r": {"id_number": "11010519492131002X"},
+        "expected": "one character apart or two swapped",
+    },
+    {
+        "field": "id_number",
+        "l": {"id_number": ID},
+        "r": {"id_number": OTHER_VALID_ID},
+        "expected": "different",
+    },
+    {
+        "field": "id_number",
+        "l": {"id_number": "E12345678", "id_type": "passport"},
+        "r": {"id_number": "E12345678", "id_type": "passport"},
+        "expected": "same number",
+    },
+    {
+        "field": "id_number",
+        "l": {"id_number": ID},
+        "r": {"id_number": "000000000000000000"},
+        "expected": "missing",
+    },
+    # gender, phone, address
+    {"field": "gender", "l": {"gender": "M"}, "r": {"id_number": ID}, "expected": "different"},
+    {"field": "gender", "l": {"gender": "U"}, "r": {"gender": "F"}, "expected": "missing"},
+    {
+        "field": "phone",
+        "l": {"phone": "+86 138 1234 5678"},
+        "r": {"phone": "13812345678"},
+        "expected": "same number",
+    },
+    {
+        "field": "phone",
+        "l": {"phone": "13812345678"},
+        "r": {"phone": "13812345679"},
+        "expected": "one digit apart",
+    },
+    {
+        "field": "address",
+        "l": {"address": "江岸区 解放大道 1号 3栋"},
+        "r": {"address": "江岸区解放大道1号3栋"},
+        "expected": "same address",
+    },
+    {
+        "field": "address",
+        "l": {"address": "江岸区解放大道100号3栋201"},
+        "r": {"address": "江岸区解放大道100号3栋202"},
+        "expected": "very similar",
+    },
+    {
+        "field": "address",
+        "l": {"address": "江岸区解放大道1号"},
+        "r": {"address": "洪山区珞喻路7号"},
+        "expected": "different",
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def levels() -> list[dict[str, str]]:
+    """The levels of every case, computed in one pass."""
+    records = []
+    for index, case in enumerate(CASES):
+        records += [staged_record(f"l:{index}", **case["l"]), staged_record(f"r:{index}", **case["r"])]
+    pairs = [(f"l:{index}", f"r:{index}") for index in range(len(CASES))]
+    return levels_of_pairs(staged_table(records), pairs)
+
+
+@pytest.mark.parametrize(
+    "index", range(len(CASES)), ids=lambda i: f"{CASES[i]['field']}:{CASES[i]['l']}~{CASES[i]['r']}"
+)
+def test_comparison_level_of_literal_pair(levels: list[dict[str, str]], index: int) -> None:
+    """A literal record pair reaches the expected level of the comparison under test."""
+    case = CASES[index]
+    assert levels[index][case["field"]] == case["expected"]
+
+
+def test_levels_are_symmetric() -> None:
+    """Swapping the two records of a pair gives the same level for every comparison."""
+    records = staged_table(
+        [
+            staged_record("a:1", name="张伟", id_number=ID, birth_date="1990-03-04"),
+            staged_record("b:2", name="章玮", id_number="110105********002X", birth_date="1990-04-03"),
+        ]
+    )
+    assert comparison_levels(records, "a:1", "b:2") == comparison_levels(records, "b:2", "a:1")
