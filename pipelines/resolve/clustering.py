@@ -42,7 +42,8 @@ def exclusive_tokens(frame: pd.DataFrame, config: MatchingConfig) -> pd.Series:
     exclusive = frame["id_is_valid"].fillna(False).astype(bool) & frame["id_type"].isin(
         config.exclusive_id_types
     )
-    return (frame["id_type"] + ":" + frame["id_key"]).where(exclusive, None)
+    token = frame["id_type"].astype("string") + ":" + frame["id_key"].astype("string")
+    return token.astype(object).where(exclusive, None)
 
 
 def same_id_links(records: pd.DataFrame) -> pd.DataFrame:
@@ -153,7 +154,7 @@ class _Groups:
         self.parent = {uid: uid for uid in records["unique_id"]}
         self.tokens: dict[str, dict[str, str]] = {uid: {} for uid in self.parent}
         for uid, token in zip(records["unique_id"], records["token"], strict=True):
-            if token:
+            if isinstance(token, str):
                 id_type, _, number = token.partition(":")
                 self.tokens[uid] = {id_type: number}
         self.members = {uid: {uid} for uid in self.parent}

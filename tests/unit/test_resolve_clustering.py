@@ -1,0 +1,130 @@
+"""Clustering guards on literal records and scored pairs: ID conflicts, reviewer decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from pipelines.resolve.clustering import cluster_records
+from pipelines.resolve.config import matching_config
+
+ID_A = "11010519491231002X"
+ID_B = "110105194912310011"
+
+
+def frame(records: dict[str, str | None]) -> pd.DataFrame:
+    """Matching-frame columns for records given as ``ref -> valid citizen ID (or None)``."""
+    return pd.DataFrame(
+        {
+            "unique_id": list(records),
+            "id_type": ["cn_resident_id"] * len(records),
+            "id_key": list(records.values()),
+            "id_is_valid": [number is not None for number in records.values()],
+        }
+    )
+
+
+def pairs(*scored: tuple[str, str, float, float]) -> pd.DataFrame:
+    return pd.DataFrame(scored, columns=["record_l", "record_r", "match_probability", "match_weight"])
+
+
+def decisions(*rows: tuple[str, str, str]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["record_l", "record_r", "decision"])
+
+
+def clusters_of(result: Any) -> set[frozenset[str]]:
+    grouped = result.assignments.groupby("cluster_key")["unique_id"].apply(frozenset)
+    return set(grouped)
+
+
+CASES: list[dict[str, Any]] = [
+    {
+        "behaviour": "same valid ID links without any score",
+        "records": {"a:1": ID_A, "b:1": ID_A},
+        "pairs": pairs(),
+        "decisions": decisions(),
+        "expected": {frozenset({"a:1", "b:1"})},
+    },
+    {
+        "behaviour": "a probable link between two different valid IDs is refused",
+        "records": {"a:1": ID_A, "b:1": ID_B},
+        "pairs": pairs(("a:1", "b:1", 0.9999, 14.0)),
+        "decisions": decisions(),
+        "expected": {frozenset({"a:1"}), frozenset({"b:1"})},
+    },
+    {
+        "behaviour": "a chain through an ID-less record does not join two different IDs",
+        "records": {"a:1": ID_A, "b:1": ID_B, "g:1": None},
+        "pairs": pairs(("a:1", "g:1", 0.9999, 14.0), ("b:1", "g:1", 0.999, 10.0)),
+        "decisions": decisions(),
+        "expected": {frozenset({"a:1", "g:1"}), frozenset({"b:1"})},
+    },
+    {
+        "behaviour": "overwhelming evidence joins different IDs (and is logged)",
+        "records": {"a:1": ID_A, "b:1": ID_B},
+        "pairs": pairs(("a:1", "b:1", 1.0, 45.0)),
+        "decisions": decisions(),
+        "expected": {frozenset({"a:1", "b:1"})},
+    },
+    {
+        "behaviour": "pairs under the link threshold stay apart",
+        "records": {"a:1": None, "b:1": None},
+        "pairs": pairs(("a:1", "b:1", 0.9, 3.0)),
+        "decisions": decisions(),
+        "expected": {frozenset({"a:1"}), frozenset({"b:1"})},
+    },
+    {
+        "behaviour": "a reviewer's 'not the same' beats a strong score",
+        "records": {"a:1": None, "b:1": None},
+        "pairs": pairs(("a:1", "b:1", 0.99999, 20.0)),
+        "decisions": decisions(("a:1", "b:1", "not_same")),
+        "expected": {frozenset({"a:1"}), frozenset({"b:1"})},
+    },
+    {
+        "behaviour": "a reviewer's 'not the same' also holds against transitive links",
+        "records": {"a:1": None, "b:1": None, "c:1": None},
+        "pairs": pairs(("a:1", "c:1", 0.9999, 14.0), ("b:1", "c:1", 0.999, 11.0)),
+        "decisions": decisions(("a:1", "b:1", "not_same")),
+        "expected": {frozenset({"a:1", "c:1"}), frozenset({"b:1"})},
+    },
+    {
+        "behaviour": "a reviewer's 'same' links an uncertain pair",
+        "records": {"a:1": None, "b:1": None},
+        "pairs": pairs(("a:1", "b:1", 0.7, 1.2)),
+        "decisions": decisions(("a:1", "b:1", "same")),
+        "expected": {frozenset({"a:1", "b:1"})},
+    },
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["behaviour"] for c in CASES])
+def test_clusters(case: dict[str, Any]) -> None:
+    """Records end up in the expected clusters."""
+    result = cluster_records(frame(case["records"]), case["pairs"], case["decisions"], matching_config())
+    assert clusters_of(result) == case["expected"]
+
+
+def test_refused_and_forced_joins_are_logged() -> None:
+    """Every guard decision is in the log with its reason."""
+    records = frame({"a:1": ID_A, "b:1": ID_B, "c:1": ID_A, "d:1": ID_B})
+    scored = pairs(("a:1", "b:1", 0.9999, 14.0), ("c:1", "d:1", 1.0, 45.0))
+    log = cluster_records(records, scored, decisions(), matching_config()).guard_log
+    assert list(log["guard"]) == ["joined_despite_conflict"]
+    assert "different cn_resident_id numbers" in log["reason"].iloc[0]
+    kept = cluster_records(
+        frame({"a:1": ID_A, "b:1": ID_B}), pairs(("a:1", "b:1", 0.9999, 14.0)), decisions(), matching_config()
+    )
+    assert list(kept.guard_log["guard"]) == ["kept_apart"]
+
+
+def test_match_rule_and_score_per_record() -> None:
+    """Each record says which link holds it in its cluster, and how strongly."""
+    records = frame({"a:1": ID_A, "b:1": ID_A, "g:1": None, "h:1": None})
+    result = cluster_records(records, pairs(("b:1", "g:1", 0.998, 9.0)), decisions(), matching_config())
+    by_record = result.assignments.set_index("unique_id")
+    assert by_record.loc["a:1", "match_rule"] == "same_id_number"
+    assert by_record.loc["g:1", "match_rule"] == "probabilistic"
+    assert by_record.loc["g:1", "match_score"] == pytest.approx(0.998)
+    assert by_record.loc["h:1", "match_rule"] == "single_record"
