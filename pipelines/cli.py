@@ -27,11 +27,19 @@ from pipelines.flow import (
 )
 from pipelines.layout import WarehouseLayout
 from pipelines.publish import SnapshotNotFound, current_snapshot
+from pipelines.quality.gate import QualityGateFailed
 from pipelines.query import QueryError, run_query
 from pipelines.settings import DEFAULT_WAREHOUSE_DIR, Settings
 
 DEMO_ROOT = DEFAULT_WAREHOUSE_DIR / "demo"
-EXPECTED_ERRORS = (ContractError, ExtractError, QueryError, SnapshotNotFound, FileNotFoundError)
+EXPECTED_ERRORS = (
+    ContractError,
+    ExtractError,
+    QueryError,
+    SnapshotNotFound,
+    FileNotFoundError,
+    QualityGateFailed,
+)
 
 
 def _progress(started: float) -> Callable[[str], None]:
@@ -58,6 +66,11 @@ def print_summary(summary: RunSummary, layout: WarehouseLayout) -> None:
         print(f"  {source:<18}published from its last good batch {batch}")
     print(f"  residents {summary.residents}, links {summary.links}, conflicts {summary.conflicts}")
     print("  time per step: " + ", ".join(f"{k} {v:.1f}s" for k, v in summary.step_seconds.items()))
+    failed_checks = [c for c in summary.quality if not c["is_passed"]]
+    if summary.quality:
+        print(f"  quality checks: {len(summary.quality)} run, {len(failed_checks)} failed")
+    if summary.blocked:
+        print(f"  BLOCKED: {summary.blocked}; the previous snapshot stays live")
     if summary.snapshot_id:
         print(f"  snapshot {summary.snapshot_id} is live in {layout.root}")
 
@@ -68,7 +81,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     summary = run_flow(args.sources, args.warehouse, settings.environ, _progress(time.perf_counter()))
     print_summary(summary, layout)
     if not summary.succeeded:
-        failed = "; ".join(f"{s}: {r}" for s, r in summary.failures.items()) or "nothing published"
+        problems = [f"{s}: {r}" for s, r in summary.failures.items()]
+        failed = "; ".join(problems + [summary.blocked or ""]).strip("; ") or "nothing published"
         print(f"gridsync: run finished with failures: {failed}", file=sys.stderr)
         return 1
     return 0
@@ -94,7 +108,7 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     if not sources:
         raise FileNotFoundError(f"{args.warehouse}: no staged source; run `gridsync sync` first")
     summary = RunSummary(run_id=new_run_id())
-    reconcile_and_publish(layout, sources, summary.run_id, summary)
+    reconcile_and_publish(layout, sources, summary.run_id, summary, sources_dir=args.sources)
     print_summary(summary, layout)
     return 0
 
@@ -159,6 +173,36 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if summary.succeeded else 1
 
 
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the auditors' report of the live (or a past) snapshot and the correction lists."""
+    from pipelines.report.render import build_report
+
+    try:
+        titles = {c.name: c.title for c in load_contracts(args.sources)}
+    except ContractError:
+        titles = {}  # titles are a courtesy; a report of a warehouse needs no contracts
+    files = build_report(WarehouseLayout(args.warehouse), args.out, args.snapshot, titles)
+    print(f"report      : {files.report}")
+    print(f"past runs   : {files.index}")
+    for correction in files.corrections:
+        print(f"corrections : {correction.path} ({correction.rows} problems)")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
+    """Run every check again on the live snapshot; exit 1 when a blocking check fails."""
+    from pipelines.quality.validate import validate_snapshot
+
+    snapshot = current_snapshot(WarehouseLayout(args.warehouse))
+    outcome = validate_snapshot(snapshot, load_contracts(args.sources))
+    for result in outcome.results:
+        if not result.is_passed:
+            print(f"{result.severity:<6}{result.headline}")
+    print(f"snapshot {snapshot.snapshot_id}: {len(outcome.results)} checks run")
+    outcome.raise_if_blocked()
+    return 0
+
+
 def cmd_airflow(args: argparse.Namespace, settings: Settings) -> int:
     """Run Airflow locally against gridsync until Ctrl-C."""
     from pipelines.airflow_local import AirflowSetup, run_local
@@ -211,6 +255,18 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     evaluate.add_argument("--warehouse", type=Path, default=DEMO_ROOT / "warehouse")
     evaluate.add_argument("--truth", type=Path, default=DEMO_ROOT / "systems" / "truth.parquet")
     evaluate.set_defaults(handler=cmd_evaluate)
+
+    report = commands.add_parser("report", help="write the auditors' report and correction lists")
+    report.add_argument("--warehouse", type=Path, default=settings.warehouse_dir)
+    report.add_argument("--out", type=Path, required=True)
+    report.add_argument("--snapshot", default=None, help="a past snapshot id (default: the live one)")
+    report.add_argument("--sources", type=Path, default=settings.sources_dir)
+    report.set_defaults(handler=cmd_report)
+
+    validate = commands.add_parser("validate", help="run the quality checks on the live snapshot")
+    validate.add_argument("--warehouse", type=Path, default=settings.warehouse_dir)
+    validate.add_argument("--sources", type=Path, default=settings.sources_dir)
+    validate.set_defaults(handler=cmd_validate)
 
     airflow = commands.add_parser(
         "airflow", help="run Airflow locally (PostgreSQL metadata, DAGs from dags/, UI on 127.0.0.1)"
