@@ -1,4 +1,11 @@
-"""Score the crosswalk against ground truth (which records are the same person)."""
+"""Score the crosswalk against ground truth (which records are the same person).
+
+Pairwise precision/recall/F1 count record pairs; B-cubed averages, per record, how much of its
+resident is its person (precision) and how much of its person is its resident (recall). Split
+persons are persons spread over several residents; merged residents hold several persons. Id
+stability compares two runs' crosswalks: the share of persons seen in both whose records keep one
+and the same resident id.
+"""
 
 from __future__ import annotations
 
@@ -81,6 +88,141 @@ def score_links(links: pa.Table, truth: pa.Table) -> LinkageScore:
         recall=round(recall, 6),
         f1=round(f1, 6),
     )
+
+
+@dataclass(frozen=True)
+class ClusterScore:
+    """B-cubed quality and the count of split and merged persons.
+
+    Attributes:
+        bcubed_precision: Mean over records of |resident ∩ person| / |resident|.
+        bcubed_recall: Mean over records of |resident ∩ person| / |person|.
+        bcubed_f1: Harmonic mean of the two.
+        persons: Persons in the truth (among scored records).
+        residents: Residents in the crosswalk (among scored records).
+        split_persons: Persons whose records are spread over more than one resident.
+        merged_residents: Residents holding records of more than one person.
+    """
+
+    bcubed_precision: float
+    bcubed_recall: float
+    bcubed_f1: float
+    persons: int
+    residents: int
+    split_persons: int
+    merged_residents: int
+
+
+_BCUBED = """
+with scored as (
+    select l.resident_id, t.person_key
+    from links l join truth t using (source_system, source_record_id)
+),
+sized as (
+    select count(*) over (partition by resident_id) as resident_size,
+           count(*) over (partition by person_key) as person_size,
+           count(*) over (partition by resident_id, person_key) as overlap,
+           resident_id, person_key
+    from scored
+)
+select avg(overlap / resident_size), avg(overlap / person_size),
+       count(distinct person_key), count(distinct resident_id),
+       (select count(*) from (select person_key from scored group by 1
+                              having count(distinct resident_id) > 1)),
+       (select count(*) from (select resident_id from scored group by 1
+                              having count(distinct person_key) > 1))
+from sized
+"""
+
+
+def score_clusters(links: pa.Table, truth: pa.Table) -> ClusterScore:
+    """B-cubed precision, recall and F1, split persons and merged residents.
+
+    Args:
+        links: ``source_system, source_record_id, resident_id``.
+        truth: ``source_system, source_record_id, person_key``.
+
+    Returns:
+        The score.
+    """
+    connection = duckdb.connect()
+    connection.register("links", links.select(["source_system", "source_record_id", "resident_id"]))
+    connection.register("truth", truth.select(["source_system", "source_record_id", "person_key"]))
+    row = connection.execute(_BCUBED).fetchone()
+    connection.close()
+    assert row is not None
+    precision, recall = float(row[0] or 1.0), float(row[1] or 1.0)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return ClusterScore(
+        bcubed_precision=round(precision, 6),
+        bcubed_recall=round(recall, 6),
+        bcubed_f1=round(f1, 6),
+        persons=int(row[2]),
+        residents=int(row[3]),
+        split_persons=int(row[4]),
+        merged_residents=int(row[5]),
+    )
+
+
+@dataclass(frozen=True)
+class IdStability:
+    """How many persons keep their resident id from one run to the next.
+
+    Attributes:
+        persons: Persons with records linked in both runs (only unchanged records, when given).
+        kept: Persons whose records in both runs all carry one and the same resident id.
+        share_kept: kept / persons (1.0 when there is no one to compare).
+    """
+
+    persons: int
+    kept: int
+    share_kept: float
+
+
+_STABILITY = """
+with common as (
+    select t.person_key, b.resident_id as before_id, a.resident_id as after_id
+    from before b
+    join after a using (source_system, source_record_id)
+    join truth t using (source_system, source_record_id)
+    where (source_system, source_record_id) in (select (source_system, source_record_id) from scope)
+),
+persons as (
+    select person_key,
+           count(distinct before_id) = 1 and count(distinct after_id) = 1
+           and min(before_id) = min(after_id) as kept
+    from common group by person_key
+)
+select count(*), count(*) filter (where kept) from persons
+"""
+
+
+def id_stability(
+    before: pa.Table, after: pa.Table, truth: pa.Table, unchanged: pa.Table | None = None
+) -> IdStability:
+    """Share of persons whose resident id is the same in two runs' crosswalks.
+
+    Args:
+        before: The earlier crosswalk (``source_system, source_record_id, resident_id``).
+        after: The later crosswalk.
+        truth: ``source_system, source_record_id, person_key``.
+        unchanged: Optionally ``source_system, source_record_id`` of the records that did not
+            change between the runs; only persons's unchanged records are then compared.
+
+    Returns:
+        The stability.
+    """
+    keys = ["source_system", "source_record_id"]
+    scope = unchanged.select(keys) if unchanged is not None else after.select(keys)
+    connection = duckdb.connect()
+    connection.register("before", before.select([*keys, "resident_id"]))
+    connection.register("after", after.select([*keys, "resident_id"]))
+    connection.register("truth", truth.select([*keys, "person_key"]))
+    connection.register("scope", scope)
+    persons, kept = connection.execute(_STABILITY).fetchone() or (0, 0)
+    connection.close()
+    share = kept / persons if persons else 1.0
+    return IdStability(persons=int(persons), kept=int(kept), share_kept=round(share, 6))
 
 
 def read_truth(path: Path) -> pa.Table:
