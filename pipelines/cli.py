@@ -29,6 +29,7 @@ from pipelines.layout import WarehouseLayout
 from pipelines.publish import SnapshotNotFound, current_snapshot
 from pipelines.quality.gate import QualityGateFailed
 from pipelines.query import QueryError, run_query
+from pipelines.resolve.review import ReviewError
 from pipelines.settings import DEFAULT_WAREHOUSE_DIR, Settings
 
 DEMO_ROOT = DEFAULT_WAREHOUSE_DIR / "demo"
@@ -39,6 +40,7 @@ EXPECTED_ERRORS = (
     SnapshotNotFound,
     FileNotFoundError,
     QualityGateFailed,
+    ReviewError,
 )
 
 
@@ -131,16 +133,28 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    """Score the live crosswalk against a ground-truth file."""
-    from pipelines.evaluate import read_truth, score_links
-    from pipelines.publish import read_published
+    """Score the live crosswalk against ground truth (pairwise, B-cubed, id stability)."""
+    from pipelines.evaluate import evaluate_warehouse
+
+    report = evaluate_warehouse(WarehouseLayout(args.warehouse), args.truth, args.before_snapshot)
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
+    """List the pairs awaiting clerical review, or record a reviewer's decision."""
+    from pipelines.resolve.review import pending_reviews, record_decision
 
     layout = WarehouseLayout(args.warehouse)
-    links = read_published(layout, "resident_source_link")
-    if links is None:
-        raise SnapshotNotFound(f"{args.warehouse}: no published snapshot to evaluate")
-    score = score_links(links, read_truth(args.truth))
-    print(json.dumps(score.__dict__, indent=1))
+    if args.records:
+        if len(args.records) != 2 or not (args.same or args.not_same):
+            raise ReviewError("give two record references and --same or --not-same")
+        decision = "same" if args.same else "not_same"
+        first, second = args.records
+        row = record_decision(layout, first, second, decision, args.reviewer, args.note)
+        print(f"recorded {row['record_l']} / {row['record_r']}: {decision} (applies from the next run)")
+        return 0
+    print(render(pending_reviews(layout).slice(0, args.limit), args.format))
     return 0
 
 
@@ -254,7 +268,20 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="score the crosswalk against ground truth")
     evaluate.add_argument("--warehouse", type=Path, default=DEMO_ROOT / "warehouse")
     evaluate.add_argument("--truth", type=Path, default=DEMO_ROOT / "systems" / "truth.parquet")
+    evaluate.add_argument("--before-snapshot", default=None, help="measure id stability since this snapshot")
     evaluate.set_defaults(handler=cmd_evaluate)
+
+    review = commands.add_parser("review", help="list uncertain matches, or record a reviewer's decision")
+    review.add_argument("records", nargs="*", help="two record references source:record_id to decide on")
+    verdict = review.add_mutually_exclusive_group()
+    verdict.add_argument("--same", action="store_true", help="the two records are the same person")
+    verdict.add_argument("--not-same", action="store_true", help="the two records are different people")
+    review.add_argument("--reviewer", default=None)
+    review.add_argument("--note", default=None)
+    review.add_argument("--limit", type=int, default=50)
+    review.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    review.add_argument("--warehouse", type=Path, default=settings.warehouse_dir)
+    review.set_defaults(handler=cmd_review)
 
     report = commands.add_parser("report", help="write the auditors' report and correction lists")
     report.add_argument("--warehouse", type=Path, default=settings.warehouse_dir)

@@ -9,12 +9,15 @@ and the same resident id.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from pipelines.layout import WarehouseLayout
+from pipelines.publish import SnapshotNotFound, current_snapshot
 
 
 @dataclass(frozen=True)
@@ -223,6 +226,56 @@ def id_stability(
     connection.close()
     share = kept / persons if persons else 1.0
     return IdStability(persons=int(persons), kept=int(kept), share_kept=round(share, 6))
+
+
+def unchanged_records(before: pa.Table, after: pa.Table) -> pa.Table:
+    """``source_system, source_record_id`` of records with the same record hash in both tables.
+
+    Args:
+        before: The earlier snapshot's ``source_record`` table.
+        after: The later snapshot's ``source_record`` table.
+
+    Returns:
+        The records present and unchanged in both.
+    """
+    keys = ["source_system", "source_record_id", "record_hash"]
+    joined = before.select(keys).join(after.select(keys), keys, join_type="inner")
+    return joined.select(keys[:2])
+
+
+def evaluate_warehouse(layout: WarehouseLayout, truth_path: Path, before_snapshot: str | None = None) -> dict:
+    """Every score of the live crosswalk, and id stability against an earlier snapshot.
+
+    Args:
+        layout: The warehouse directory.
+        truth_path: Ground truth Parquet (``source_system, source_record_id, person_key``).
+        before_snapshot: Id of an earlier snapshot (still kept) to measure id stability against.
+
+    Returns:
+        ``pairwise``, ``bcubed`` and, with ``before_snapshot``, ``id_stability`` (over the records
+        unchanged between the two snapshots).
+
+    Raises:
+        SnapshotNotFound: Nothing is published, or the earlier snapshot is gone.
+    """
+    snapshot = current_snapshot(layout)
+    links = pq.read_table(snapshot.parquet("resident_source_link"))
+    truth = read_truth(truth_path)
+    report: dict[str, object] = {
+        "snapshot_id": snapshot.snapshot_id,
+        "pairwise": asdict(score_links(links, truth)),
+        "bcubed": asdict(score_clusters(links, truth)),
+    }
+    if before_snapshot:
+        folder = layout.snapshots / before_snapshot / "parquet"
+        if not folder.exists():
+            raise SnapshotNotFound(f"{layout.root}: snapshot {before_snapshot} is not kept")
+        unchanged = unchanged_records(
+            pq.read_table(folder / "source_record.parquet"), pq.read_table(snapshot.parquet("source_record"))
+        )
+        before = pq.read_table(folder / "resident_source_link.parquet")
+        report["id_stability"] = asdict(id_stability(before, links, truth, unchanged))
+    return report
 
 
 def read_truth(path: Path) -> pa.Table:

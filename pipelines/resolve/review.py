@@ -98,6 +98,30 @@ def record_decision(
     return row
 
 
+def pending_reviews(layout: WarehouseLayout) -> pa.Table:
+    """The live snapshot's review list without the pairs decided since it was published.
+
+    Args:
+        layout: The warehouse directory.
+
+    Returns:
+        Undecided rows of ``match_review`` (empty before the first publish).
+    """
+    from pipelines.publish import read_published
+
+    listed = read_published(layout, "match_review")
+    if listed is None:
+        return REVIEW_SCHEMA.empty_table()
+    decided = read_decisions(layout)
+    pending = listed.to_pandas()
+    pending = pending[pending["decision"].isna()]
+    if len(decided):
+        done = set(zip(decided["record_l"], decided["record_r"], strict=True))
+        keep = [(a, b) not in done for a, b in zip(pending["record_l"], pending["record_r"], strict=True)]
+        pending = pending[keep]
+    return pa.Table.from_pandas(pending, schema=REVIEW_SCHEMA, preserve_index=False)
+
+
 def _append(path: Path, rows: pa.Table) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     existing = pq.read_table(path) if path.exists() else DECISION_SCHEMA.empty_table()
