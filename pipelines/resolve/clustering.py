@@ -70,7 +70,7 @@ def candidate_links(
 
     A pair a reviewer called "not the same" is never a link, whatever the evidence.
     """
-    scored = pairs[pairs["match_probability"] >= config.thresholds.link]
+    scored = pairs[(pairs["match_probability"] >= config.thresholds.link) & link_evidence(pairs, config)]
     scored = scored[["record_l", "record_r", "match_probability", "match_weight"]].assign(
         rule="probabilistic"
     )
@@ -81,6 +81,16 @@ def candidate_links(
     known = set(records["unique_id"])
     links = links[links["record_l"].isin(known) & links["record_r"].isin(known)]
     return _without_pairs(links, decisions[decisions["decision"] == "not_same"])
+
+
+def link_evidence(pairs: pd.DataFrame, config: MatchingConfig) -> pd.Series:
+    """Whether each scored pair has the evidence an automatic link needs (``link_requires``)."""
+    enough = pd.Series(False, index=pairs.index)
+    for comparison, levels in config.link_requires.items():
+        column = f"{comparison}_level"
+        if column in pairs.columns:
+            enough |= pairs[column].isin(levels)
+    return enough if config.link_requires else ~enough
 
 
 def _without_pairs(links: pd.DataFrame, excluded: pd.DataFrame) -> pd.DataFrame:

@@ -93,11 +93,21 @@ class MatchingConfig(_Frozen):
     version: int
     seed: int
     thresholds: Thresholds
+    link_requires: dict[str, tuple[str, ...]]
     exclusive_id_types: tuple[str, ...]
     max_block_key_frequency: int
     training: TrainingSpec
     blocking_rules: tuple[str, ...]
     comparisons: tuple[ComparisonSpec, ...]
+
+    @model_validator(mode="after")
+    def _link_requires_known_levels(self) -> MatchingConfig:
+        labels = {c.name: {level.label for level in c.levels} for c in self.comparisons}
+        for name, levels in self.link_requires.items():
+            unknown = set(levels) - labels.get(name, set())
+            if unknown:
+                raise ValueError(f"link_requires: {name} has no level(s) {sorted(unknown)}")
+        return self
 
     @property
     def fingerprint(self) -> str:

@@ -182,7 +182,7 @@ def _resolve(
             clustering.guard_log,
             residents,
             inputs.decisions,
-            config.thresholds.link,
+            config,
         ),
         matching=matching.state,
     )

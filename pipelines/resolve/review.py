@@ -15,6 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.layout import WarehouseLayout
+from pipelines.resolve.clustering import link_evidence
+from pipelines.resolve.config import MatchingConfig
 
 DECISIONS = ("same", "not_same")
 DECISION_SCHEMA = pa.schema(
@@ -98,6 +100,19 @@ def record_decision(
     return row
 
 
+def _review_reason(pairs: pd.DataFrame, config: MatchingConfig) -> pd.Series:
+    required = " or ".join(config.link_requires)
+    probable = pairs["match_probability"] >= config.thresholds.link
+    return pd.Series(
+        [
+            "probable, but without agreement on " + required if p else "uncertain match probability"
+            for p in probable
+        ],
+        index=pairs.index,
+        dtype=object,
+    )
+
+
 def pending_reviews(layout: WarehouseLayout) -> pa.Table:
     """The live snapshot's review list without the pairs decided since it was published.
 
@@ -135,7 +150,7 @@ def review_list(
     guard_log: pd.DataFrame,
     residents: pd.Series,
     decisions: pd.DataFrame,
-    link_threshold: float,
+    config: MatchingConfig,
 ) -> pa.Table:
     """Pairs a clerk should look at, with any decision already taken.
 
@@ -148,16 +163,17 @@ def review_list(
         guard_log: The clustering's guard decisions.
         residents: resident_id by record reference.
         decisions: Reviewers' decisions.
-        link_threshold: The link threshold.
+        config: The matching configuration (link threshold and required evidence).
 
     Returns:
         One row per record pair (``REVIEW_SCHEMA``).
     """
-    uncertain = pairs[pairs["match_probability"] < link_threshold]
+    strong = (pairs["match_probability"] >= config.thresholds.link) & link_evidence(pairs, config)
+    uncertain = pairs[~strong]
     uncertain = uncertain[
         residents.reindex(uncertain["record_l"]).to_numpy()
         != residents.reindex(uncertain["record_r"]).to_numpy()
-    ].assign(reason="uncertain match probability")
+    ].assign(reason=_review_reason(uncertain, config))
     guarded = guard_log.assign(reason=guard_log["guard"] + ": " + guard_log["reason"])
     columns = ["record_l", "record_r", "match_probability", "match_weight", "reason"]
     listed = pd.concat([guarded[columns], uncertain[columns]]).drop_duplicates(["record_l", "record_r"])

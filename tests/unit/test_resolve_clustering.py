@@ -26,8 +26,10 @@ def frame(records: dict[str, str | None]) -> pd.DataFrame:
     )
 
 
-def pairs(*scored: tuple[str, str, float, float]) -> pd.DataFrame:
-    return pd.DataFrame(scored, columns=["record_l", "record_r", "match_probability", "match_weight"])
+def pairs(*scored: tuple[str, str, float, float], name_level: str = "same name") -> pd.DataFrame:
+    """Scored pairs ``(record_l, record_r, probability, weight)``, all with the given name level."""
+    frame = pd.DataFrame(scored, columns=["record_l", "record_r", "match_probability", "match_weight"])
+    return frame.assign(name_level=name_level, id_number_level="missing")
 
 
 def decisions(*rows: tuple[str, str, str]) -> pd.DataFrame:
@@ -67,6 +69,13 @@ CASES: list[dict[str, Any]] = [
         "pairs": pairs(("a:1", "b:1", 1.0, 45.0)),
         "decisions": decisions(),
         "expected": {frozenset({"a:1", "b:1"})},
+    },
+    {
+        "behaviour": "a probable pair without name or ID agreement is not linked (twins at home)",
+        "records": {"g:1": None, "g:2": None},
+        "pairs": pairs(("g:1", "g:2", 0.999999, 20.0), name_level="one character apart"),
+        "decisions": decisions(),
+        "expected": {frozenset({"g:1"}), frozenset({"g:2"})},
     },
     {
         "behaviour": "pairs under the link threshold stay apart",
