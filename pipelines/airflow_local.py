@@ -8,7 +8,9 @@ process group and is stopped by signalling the whole group.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import os
 import signal
 import socket
@@ -49,6 +51,8 @@ class AirflowSetup:
         parallelism: Task slots of the executor.
         log_server_port: Port the task-log server of the scheduler or worker listens on.
         all_admins: Skip login (every request is admin): for tests only.
+        secret_key: Shared JWT secret and Fernet key of all components; when None, Airflow takes
+            them from ``home/airflow.cfg`` (written by the first ``airflow db migrate``).
         dags_folder: Folder of DAG files.
         extra_env: More environment for every component (GRIDSYNC_*, source URLs, connections).
     """
@@ -62,6 +66,7 @@ class AirflowSetup:
     parallelism: int = 4
     log_server_port: int = 8793
     all_admins: bool = False
+    secret_key: str | None = field(default=None, repr=False)
     dags_folder: Path = DAGS_FOLDER
     extra_env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -107,6 +112,11 @@ def airflow_environment(setup: AirflowSetup, base: Mapping[str, str]) -> dict[st
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(setup.log_server_port),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": str(setup.all_admins),
     }
+    if setup.secret_key:
+        env["AIRFLOW__API_AUTH__JWT_SECRET"] = setup.secret_key
+        env["AIRFLOW__CORE__FERNET_KEY"] = base64.urlsafe_b64encode(
+            hashlib.sha256(setup.secret_key.encode()).digest()
+        ).decode()
     if setup.executor == "celery":
         env["AIRFLOW__CELERY__BROKER_URL"] = setup.broker_url or ""
         env["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + setup.database_url.replace("+psycopg2", "")
@@ -115,23 +125,51 @@ def airflow_environment(setup: AirflowSetup, base: Mapping[str, str]) -> dict[st
     return env | dict(setup.extra_env)
 
 
-def ensure_database(database_url: str) -> bool:
+def _admin_engine(database_url: str) -> sa.Engine:
+    """An autocommit engine on the server's ``postgres`` database (CREATE/DROP DATABASE)."""
+    url = sa.make_url(database_url).set(database="postgres")
+    return sa.create_engine(url, isolation_level="AUTOCOMMIT")
+
+
+def _quoted(name: str | None) -> str:
+    if not name or not name.replace("_", "").isalnum():
+        raise ValueError(f"unsupported database name {name!r}")
+    return f'"{name}"'
+
+
+def ensure_database(database_url: str, template: str | None = None) -> bool:
     """Create the PostgreSQL database of a URL if it does not exist.
+
+    Args:
+        database_url: SQLAlchemy URL of the database.
+        template: Copy this (already migrated) database instead of starting empty.
 
     Returns:
         True when it was created.
     """
-    url = sa.make_url(database_url)
-    engine = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    name = sa.make_url(database_url).database
+    engine = _admin_engine(database_url)
     try:
         with engine.connect() as connection:
             exists = connection.execute(
-                sa.text("select 1 from pg_database where datname = :name"), {"name": url.database}
+                sa.text("select 1 from pg_database where datname = :name"), {"name": name}
             ).first()
             if exists:
                 return False
-            connection.execute(sa.text(f'create database "{url.database}"'))
+            copy = f" template {_quoted(template)}" if template else ""
+            connection.execute(sa.text(f"create database {_quoted(name)}{copy}"))
             return True
+    finally:
+        engine.dispose()
+
+
+def drop_database(database_url: str) -> None:
+    """Drop the PostgreSQL database of a URL, closing its remaining sessions first."""
+    name = sa.make_url(database_url).database
+    engine = _admin_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text(f"drop database if exists {_quoted(name)} with (force)"))
     finally:
         engine.dispose()
 

@@ -30,6 +30,7 @@ from pipelines.settings import Settings
 
 if TYPE_CHECKING:
     from pipelines.contracts import SourceContract
+    from pipelines.flow import RunSummary
     from pipelines.layout import WarehouseLayout
 
 log = logging.getLogger(__name__)
@@ -376,8 +377,10 @@ def publish_staged(
 
     Raises:
         FileNotFoundError: No source has been staged yet.
+        AirflowFailException: A blocking data-quality check failed (no retry; the last good
+            snapshot stays live and ``runs/<run id>.json`` says why).
     """
-    from pipelines.flow import RunSummary, reconcile_and_publish
+    from pipelines.flow import RunSummary
     from pipelines.layout import WarehouseLayout, write_json_atomically
     from pipelines.publish import current_snapshot
     from pipelines.stage import applied_batches
@@ -397,7 +400,7 @@ def publish_staged(
         staged = _staged_batches(layout, sources)
         is_new = force or not staged <= _published_batches(layout)
         if is_new:
-            reconcile_and_publish(layout, sources, summary.run_id, summary)
+            _reconcile_and_publish(layout, sources, summary, settings)
         else:
             summary.snapshot_id = current_snapshot(layout).snapshot_id
         result = {
@@ -414,6 +417,28 @@ def publish_staged(
         write_json_atomically(layout.runs / f"{summary.run_id}.json", summary.as_dict() | result)
     _log_publish(result)
     return result
+
+
+def _reconcile_and_publish(
+    layout: WarehouseLayout, sources: list[str], summary: RunSummary, settings: Settings
+) -> None:
+    """Publish; a blocking quality failure fails the task at once (a retry cannot fix the data)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipelines.flow import reconcile_and_publish
+    from pipelines.quality.gate import QualityGateFailed
+
+    try:
+        reconcile_and_publish(
+            layout,
+            sources,
+            summary.run_id,
+            summary,
+            grants_dir=settings.grants_dir,
+            sources_dir=settings.sources_dir,
+        )
+    except QualityGateFailed as blocked:
+        raise AirflowFailException(str(blocked)) from blocked
 
 
 def _log_publish(result: Mapping[str, Any]) -> None:
@@ -436,7 +461,11 @@ def alert_on_failure(context: Mapping[str, Any]) -> None:
     """
     ti = context["ti"]
     failure = context.get("exception")
-    source = source_of_dag(ti.dag_id) or getattr(failure, "source_system", None)
+    source = (
+        source_of_dag(ti.dag_id)
+        or getattr(failure, "source_system", None)
+        or getattr(getattr(failure, "__cause__", None), "source_system", None)
+    )
     alert = Alert(
         step="publish" if ti.dag_id == PUBLISH_DAG_ID else "sync",
         source=source,
