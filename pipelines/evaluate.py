@@ -173,7 +173,8 @@ class IdStability:
 
     Attributes:
         persons: Persons with records linked in both runs (only unchanged records, when given).
-        kept: Persons whose records in both runs all carry one and the same resident id.
+        kept: Persons each of whose records keeps its resident id from one run to the next (a
+            person split over two residents counts as kept when both ids stay put).
         share_kept: kept / persons (1.0 when there is no one to compare).
     """
 
@@ -191,9 +192,7 @@ with common as (
     where (source_system, source_record_id) in (select (source_system, source_record_id) from scope)
 ),
 persons as (
-    select person_key,
-           count(distinct before_id) = 1 and count(distinct after_id) = 1
-           and min(before_id) = min(after_id) as kept
+    select person_key, bool_and(before_id = after_id) as kept
     from common group by person_key
 )
 select count(*), count(*) filter (where kept) from persons
