@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -19,6 +19,7 @@ class Survivorship:
 
     priority: dict[str, tuple[str, ...]]
     conflict_fields: tuple[str, ...]
+    active_benefits: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
 
 
 @cache
@@ -26,16 +27,20 @@ def survivorship() -> Survivorship:
     """The declared survivorship rules (``schemas/survivorship.yaml``)."""
     declared = yaml.safe_load(SURVIVORSHIP_PATH.read_text(encoding="utf-8"))
     return Survivorship(
-        priority={field: tuple(sources) for field, sources in declared["fields"].items()},
+        priority={name: tuple(sources) for name, sources in declared["fields"].items()},
         conflict_fields=tuple(declared["conflict_fields"]),
+        active_benefits={
+            source: (rule["attribute"], tuple(str(v) for v in rule["values"]))
+            for source, rule in (declared.get("active_benefits") or {}).items()
+        },
     )
 
 
 def _source_ranks(rules: Survivorship, sources: list[str]) -> pa.Table:
     """One row per source with a ``rank_<field>`` column per golden field (lower wins)."""
     columns: dict[str, list[object]] = {"source_system": list[object](sources)}
-    for field, order in rules.priority.items():
-        columns[f"rank_{field}"] = [
+    for name, order in rules.priority.items():
+        columns[f"rank_{name}"] = [
             order.index(source) if source in order else len(order) for source in sources
         ]
     return pa.table(columns)
@@ -57,11 +62,11 @@ def build_residents(
     rules = survivorship()
     connection.register("source_rank", _source_ranks(rules, sources))
     picks = []
-    for field in rules.priority:
-        order = f"[rank_{field}, -coalesce(epoch(updated_at), 0)]"
-        present = f"filter (where {field} is not null)"
-        picks.append(f"arg_min({field}, {order}) {present} as {field}")
-        picks.append(f"arg_min(source_system, {order}) {present} as {field}_source")
+    for name in rules.priority:
+        order = f"[rank_{name}, -coalesce(epoch(updated_at), 0)]"
+        present = f"filter (where {name} is not null)"
+        picks.append(f"arg_min({name}, {order}) {present} as {name}")
+        picks.append(f"arg_min(source_system, {order}) {present} as {name}_source")
     return connection.sql(
         f"""
         select
@@ -76,33 +81,76 @@ def build_residents(
     ).to_arrow_table()
 
 
-def find_conflicts(connection: duckdb.DuckDBPyConnection, linked_records: str) -> pa.Table:
-    """One row per resident and field where sources hold different values.
+def find_conflicts(connection: duckdb.DuckDBPyConnection, linked_records: str, residents: str) -> pa.Table:
+    """One row per resident and disagreement between sources.
+
+    Three kinds: a conflict field holding different values (``sources_disagree``); a resident
+    recorded as deceased by one source while another pays or insures them
+    (``deceased_but_receiving_benefits``, per ``active_benefits``); a golden birth date that is
+    not the one the golden citizen ID number encodes (``birth_date_disagrees_with_id_number``).
 
     Args:
         connection: DuckDB connection holding ``linked_records``.
         linked_records: Relation name.
+        residents: Relation name of the golden records (`build_residents`).
 
     Returns:
-        ``resident_id, field, conflict_type, value_count, values`` (JSON: source → value).
+        ``resident_id, field, conflict_type, value_count, values`` (JSON: record → value).
     """
-    parts = [
-        f"""
-        select resident_id, '{field}' as field,
-               count(distinct {field}) as value_count,
-               to_json(map(list(source_system || ':' || source_record_id),
-                           list(cast({field} as varchar)))) as "values"
-        from {linked_records}
-        where {field} is not null
-        group by resident_id
-        having count(distinct {field}) > 1
-        """
-        for field in survivorship().conflict_fields
-    ]
+    rules = survivorship()
+    parts = [_disagreement_sql(name, linked_records) for name in rules.conflict_fields]
+    if rules.active_benefits:
+        parts.append(_deceased_but_paid_sql(rules, linked_records))
+    parts.append(_birth_date_vs_id_sql(residents))
     return connection.sql(
         f"""
-        select resident_id, field, 'sources_disagree' as conflict_type, value_count, "values"
+        select resident_id, field, conflict_type, value_count, "values"
         from ({" union all ".join(parts)})
-        order by resident_id, field
+        order by resident_id, field, conflict_type
         """
     ).to_arrow_table()
+
+
+def _disagreement_sql(name: str, linked_records: str) -> str:
+    return f"""
+        select resident_id, '{name}' as field, 'sources_disagree' as conflict_type,
+               count(distinct {name}) as value_count,
+               to_json(map(list(source_system || ':' || source_record_id),
+                           list(cast({name} as varchar)))) as "values"
+        from {linked_records}
+        where {name} is not null
+        group by resident_id
+        having count(distinct {name}) > 1
+        """
+
+
+def _deceased_but_paid_sql(rules: Survivorship, linked_records: str) -> str:
+    active = " or ".join(
+        f"(source_system = '{source}' and json_extract_string(attributes, '$.{attribute}') in "
+        f"({', '.join(repr(v) for v in values)}))"
+        for source, (attribute, values) in rules.active_benefits.items()
+    )
+    return f"""
+        select resident_id, 'is_deceased' as field, 'deceased_but_receiving_benefits' as conflict_type,
+               count(*) as value_count,
+               to_json(map(list(source_system || ':' || source_record_id),
+                           list(case when coalesce(is_deceased, false) or death_date is not null
+                                     then 'deceased' else 'active benefit' end))) as "values"
+        from {linked_records}
+        where coalesce(is_deceased, false) or death_date is not null or ({active})
+        group by resident_id
+        having bool_or(coalesce(is_deceased, false) or death_date is not null)
+           and bool_or({active})
+        """
+
+
+def _birth_date_vs_id_sql(residents: str) -> str:
+    encoded = "try_strptime(substr(id_number, 7, 8), '%Y%m%d')::date"
+    return f"""
+        select resident_id, 'birth_date' as field, 'birth_date_disagrees_with_id_number' as conflict_type,
+               2 as value_count,
+               to_json(map(['birth_date', 'id_number'],
+                           [cast(birth_date as varchar), cast({encoded} as varchar)])) as "values"
+        from {residents}
+        where id_type = 'cn_resident_id' and length(id_number) = 18 and birth_date <> {encoded}
+        """

@@ -171,10 +171,12 @@ def _resolve(
     )
     residents = _residents_by_record(links)
     new_events = pa.Table.from_pandas(events, preserve_index=False, schema=_event_schema())
+    resident = build_residents(connection, "linked_records", sources)
+    connection.register("resident_golden", resident)
     return Resolution(
-        resident=build_residents(connection, "linked_records", sources),
+        resident=resident,
         resident_source_link=links,
-        resident_conflict=find_conflicts(connection, "linked_records"),
+        resident_conflict=find_conflicts(connection, "linked_records", "resident_golden"),
         resident_id_event=pa.concat_tables([previous.id_events.cast(_event_schema()), new_events]),
         resident_link_explanation=_explanations(matching, residents),
         match_review=review_list(
