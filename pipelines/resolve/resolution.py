@@ -54,6 +54,7 @@ class Resolution:
         match_review: One row per record pair for clerical review (uncertain band, guard
             decisions), with any reviewer decision.
         matching: What the matching step leaves for the next run (model, scores); not published.
+        matching_mode: ``full`` or ``incremental`` (how this run scored pairs); not published.
     """
 
     resident: pa.Table
@@ -63,6 +64,7 @@ class Resolution:
     resident_link_explanation: pa.Table
     match_review: pa.Table
     matching: MatchingState | None = field(default=None, compare=False)
+    matching_mode: str = field(default="full", compare=False)
 
     def write(self, folder: Path) -> None:
         """Write each output as ``<name>.parquet`` into ``folder``, and the matching state."""
@@ -187,6 +189,7 @@ def _resolve(
             config,
         ),
         matching=matching.state,
+        matching_mode=matching.mode,
     )
 
 
@@ -217,12 +220,11 @@ def _resident_links(
     links = connection.sql(
         """
         select c.source_system, c.source_record_id, c.resident_id, c.match_rule,
-               cast(c.match_score as double) as match_score, r.batch_id, $model_id as model_id,
-               $mode as match_mode
+               cast(c.match_score as double) as match_score, r.batch_id, $model_id as model_id
         from clusters c join records r using (source_system, source_record_id)
         order by c.source_system, c.source_record_id
         """,
-        params={"model_id": model_id, "mode": matching.mode},
+        params={"model_id": model_id},
     ).to_arrow_table()
     connection.unregister("clusters")
     return links, events
@@ -241,11 +243,12 @@ def _explanations(matching: Matching, residents: pd.Series) -> pa.Table:
         return pa.table({})
     left = residents.reindex(pairs.column("record_l").to_pylist()).to_numpy()
     right = residents.reindex(pairs.column("record_r").to_pylist()).to_numpy()
-    return (
+    explained = (
         pairs.append_column("resident_id_l", pa.array(left, pa.string()))
         .append_column("resident_id_r", pa.array(right, pa.string()))
         .append_column("is_same_resident", pa.array(left == right, pa.bool_()))
     )
+    return explained.sort_by([("record_l", "ascending"), ("record_r", "ascending")])
 
 
 def _empty_pairs() -> pd.DataFrame:
