@@ -1,0 +1,373 @@
+"""One day of life on a built demo: people move, change phones, die, and arrive.
+
+Each department learns of a change the same day only with its own probability (``Refresh.same_day``),
+so after an update the sources disagree a little more, as real ones do. Changed rows are updated in
+place and their update column set to the new day; new residents get new rows. The truth, the
+population, the error log and ``demo.json`` follow.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from pipelines.demo.errors import ErrorLog
+from pipelines.demo.load import insert_rows, sa_table, update_rows
+from pipelines.demo.population import (
+    PopulationSpec,
+    age_in_years,
+    draw_homes,
+    draw_mobiles,
+    generate_population,
+    render_addresses,
+)
+from pipelines.demo.state import (
+    ERRORS_FILE,
+    POPULATION_FILE,
+    TRUTH_FILE,
+    DemoState,
+    DemoUpdate,
+    write_parquet,
+)
+from pipelines.demo.strings import concat, scatter
+from pipelines.demo.systems import (
+    SYSTEMS,
+    BuildContext,
+    DepartmentSystem,
+    SourceTable,
+    build_source,
+    column,
+    moments,
+)
+
+# shares of the day's changes
+MOVES = 0.40
+PHONE_CHANGES = 0.30
+DEATHS = 0.05
+ARRIVALS = 0.25
+REGISTRATION_MOVES = 0.5  # registered movers who move their household registration too
+
+
+@dataclass(frozen=True)
+class LifeChanges:
+    """Population positions of the people each kind of change concerns."""
+
+    address: np.ndarray
+    registered_address: np.ndarray
+    phone: np.ndarray
+    death: np.ndarray
+
+    def of_kind(self, kind: str) -> np.ndarray:
+        """The people concerned by ``kind`` (a key of ``DepartmentSystem.refresh``)."""
+        return np.asarray(getattr(self, kind))
+
+
+def _pick(
+    rng: np.random.Generator, pool: np.ndarray, count: int, weight: np.ndarray | None = None
+) -> np.ndarray:
+    count = min(count, len(pool))
+    p = None if weight is None else weight / weight.sum()
+    return np.sort(rng.choice(pool, count, replace=False, p=p))
+
+
+def draw_changes(
+    rng: np.random.Generator, population: pa.Table, changes: int, day: datetime.date
+) -> LifeChanges:
+    """Choose who moves, who changes phone and who dies (the old more often).
+
+    Args:
+        rng: the day's random generator.
+        population: the residents.
+        changes: how many lives change (arrivals included).
+        day: the new day.
+
+    Returns:
+        The people concerned by each kind of change.
+    """
+    alive = np.flatnonzero(~np.asarray(column(population, "is_deceased"), dtype=bool))
+    movers = _pick(rng, alive, round(changes * MOVES))
+    registered = np.asarray(pc.equal(column(population, "residency"), "registered"), dtype=bool)[movers]
+    moves_registration = registered & (rng.random(len(movers)) < REGISTRATION_MOVES)
+    birth = column(population, "birth_date").to_numpy(zero_copy_only=False)[alive]
+    frailty = np.exp((age_in_years(birth, day) - 80) / 10)
+    return LifeChanges(
+        address=movers,
+        registered_address=movers[moves_registration],
+        phone=_pick(rng, alive, round(changes * PHONE_CHANGES)),
+        death=_pick(rng, alive, round(changes * DEATHS), frailty),
+    )
+
+
+def _set(table: pa.Table, name: str, rows: np.ndarray, values: object) -> pa.Table:
+    index = table.schema.get_field_index(name)
+    return table.set_column(index, name, scatter(column(table, name), rows, values))
+
+
+def live_the_day(
+    rng: np.random.Generator, population: pa.Table, changes: LifeChanges, day: datetime.date
+) -> pa.Table:
+    """Apply the changes to the population: new homes, new phones, deaths.
+
+    Args:
+        rng: the day's random generator.
+        population: the residents.
+        changes: who is concerned.
+        day: the new day (deaths happened the day before).
+
+    Returns:
+        The population as it is on ``day``.
+    """
+    movers = changes.address
+    homes = draw_homes(rng, len(movers))
+    text = render_addresses(homes)
+    new_home = {
+        "street": text.street,
+        "community": text.community,
+        "compound": text.compound,
+        "building": pa.array(homes.building, pa.int16()),
+        "unit": pa.array(homes.unit, pa.int16()),
+        "room": pa.array(homes.room, pa.int16()),
+        "address": text.full,
+        "division_code": text.division_code,
+    }
+    for name, values in new_home.items():
+        population = _set(population, name, movers, values)
+    registration = np.isin(movers, changes.registered_address)
+    population = _set(population, "registered_address", movers[registration], text.full.filter(registration))
+    population = _set(
+        population, "registered_division_code", movers[registration], text.division_code.filter(registration)
+    )
+    population = _set(population, "phone", changes.phone, draw_mobiles(rng, len(changes.phone)))
+    population = _set(population, "is_deceased", changes.death, [True] * len(changes.death))
+    died = [day - datetime.timedelta(days=1)] * len(changes.death)
+    return _set(population, "death_date", changes.death, pa.array(died, pa.date32()))
+
+
+def records_of(
+    truth: pa.Table, source: str, population: pa.Table, persons: np.ndarray
+) -> tuple[pa.Array, np.ndarray]:
+    """A source's records of some people.
+
+    Args:
+        truth: the ground truth.
+        source: the source system.
+        population: the residents.
+        persons: population positions of the people.
+
+    Returns:
+        The records' keys, and the population position of each record's person.
+    """
+    keys = column(population, "person_key")
+    mine = truth.filter(
+        pc.and_(
+            pc.equal(truth.column("source_system"), source),
+            pc.is_in(truth.column("person_key"), value_set=keys.take(pa.array(persons, pa.int64()))),
+        )
+    )
+    positions = pc.index_in(mine.column("person_key"), value_set=keys)
+    return column(mine, "source_record_id"), np.asarray(positions, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """What refreshing one system's records did.
+
+    Attributes:
+        updated: rows updated.
+        cells: ``source_system, source_record_id, column`` of every rewritten cell.
+        errors: the errors the rewrite put in (same columns as the error log).
+    """
+
+    updated: int
+    cells: pa.Table
+    errors: pa.Table
+
+
+def refresh_records(
+    connection: sa.Connection,
+    system: DepartmentSystem,
+    rng: np.random.Generator,
+    context: BuildContext,
+    population: pa.Table,
+    truth: pa.Table,
+    changes: LifeChanges,
+) -> Refreshed:
+    """Rewrite the records of the people whose lives changed, where the department heard of it.
+
+    Args:
+        connection: the system's database, inside a transaction.
+        system: the department system.
+        rng: the day's random generator.
+        context: the day.
+        population: the residents as they are now.
+        truth: the ground truth.
+        changes: who is concerned by which change.
+
+    Returns:
+        The rows and cells rewritten and the errors the rewrite injected.
+    """
+    updated, cells, errors = 0, [], []
+    for kind, refresh in system.refresh.items():
+        record_ids, persons = records_of(truth, system.source, population, changes.of_kind(kind))
+        heard = np.flatnonzero(rng.random(len(persons)) < refresh.same_day)
+        record_ids = record_ids.take(pa.array(heard, pa.int64()))
+        people = population.take(pa.array(persons[heard], pa.int64()))
+        people = people.append_column("is_repeat", pa.array(np.zeros(len(heard), dtype=bool)))
+        log = ErrorLog()
+        columns = refresh.render(people, rng, context, log)
+        stamp = moments(rng, len(heard), context.since, context.as_of)
+        update_rows(
+            connection,
+            system,
+            pa.table({system.primary_key: record_ids, **columns, system.updated_column: stamp}),
+        )
+        updated += len(heard)
+        cells += [_cells(system.source, record_ids, name) for name in columns]
+        errors.append(log.table(system.source, record_ids))
+    return Refreshed(updated, _concat(cells, _CELL_SCHEMA), _concat(errors, _ERROR_SCHEMA))
+
+
+_CELL_SCHEMA = pa.schema(
+    [("source_system", pa.string()), ("source_record_id", pa.string()), ("column", pa.string())]
+)
+_ERROR_SCHEMA = _CELL_SCHEMA.append(pa.field("kind", pa.string()))
+
+
+def _cells(source: str, record_ids: pa.Array, name: str) -> pa.Table:
+    count = len(record_ids)
+    columns = [pa.array([source] * count, pa.string()), record_ids, pa.array([name] * count, pa.string())]
+    return pa.table(columns, schema=_CELL_SCHEMA)
+
+
+def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
+    return pa.concat_tables([t.cast(schema) for t in tables]) if tables else schema.empty_table()
+
+
+def _cell_keys(table: pa.Table) -> pa.Array:
+    return concat(
+        *(table.column(name).combine_chunks() for name in ("source_system", "source_record_id", "column"))
+    )
+
+
+def revise_error_log(errors: pa.Table, rewritten: pa.Table, added: list[pa.Table]) -> pa.Table:
+    """Drop log entries of rewritten cells, then add the errors of the day.
+
+    Args:
+        errors: the error log so far.
+        rewritten: cells that were rewritten (``source_system, source_record_id, column``).
+        added: the day's new log entries.
+
+    Returns:
+        The error log as it is now.
+    """
+    stale = pc.is_in(_cell_keys(errors), value_set=_cell_keys(rewritten))
+    return _concat([errors.filter(pc.invert(stale)), *added], _ERROR_SCHEMA)
+
+
+ARRIVAL_SPEC = PopulationSpec(
+    twin_pair_rate=0.0, namesake_pair_rate=0.0, elderly_death_rate=0.0, death_rate=0.0
+)
+
+
+def arrive(
+    rng: np.random.Generator, population: pa.Table, state: DemoState, count: int, day: datetime.date
+) -> pa.Table:
+    """New residents (births, people moving in), with ID numbers nobody has yet.
+
+    Args:
+        rng: the day's random generator.
+        population: the residents so far.
+        state: the demo's counters.
+        count: how many arrive.
+        day: the new day.
+
+    Returns:
+        The newcomers, with the population's columns.
+    """
+    return generate_population(
+        count,
+        seed=int(rng.integers(2**63)),
+        spec=replace(ARRIVAL_SPEC, as_of=day),
+        first_person_no=state.next_person_no,
+        first_household_no=state.next_household_no,
+        taken_ids=set(column(population, "id_number").to_pylist()),
+    )
+
+
+def next_day(out_dir: Path, fraction: float, seed: int | None, urls: dict[str, str]) -> DemoUpdate:
+    """Play one day on a built demo (see ``pipelines.demo.apply_next_day_update``).
+
+    Args:
+        out_dir: a folder written by ``build_demo``.
+        fraction: share of the residents whose lives change that day.
+        seed: seeds the day's draws; derived from the demo's seed and the day if None.
+        urls: SQLAlchemy URL of each source.
+
+    Returns:
+        What changed.
+    """
+    state = DemoState.load(out_dir)
+    day = state.day + datetime.timedelta(days=1)
+    rng = np.random.default_rng([state.seed if seed is None else seed, day.toordinal()])
+    population = pq.read_table(out_dir / POPULATION_FILE)
+    truth = pq.read_table(out_dir / TRUTH_FILE)
+    total = round(fraction * population.num_rows)
+    changes = draw_changes(rng, population, total, day)
+    population = live_the_day(rng, population, changes, day)
+    newcomers = arrive(rng, population, state, round(total * ARRIVALS), day)
+    context = BuildContext(as_of=day + datetime.timedelta(days=1), since=day, min_injected=0)
+    updated, inserted, cells, added, new_rows = {}, {}, [], [], []
+    for index, system in enumerate(SYSTEMS):
+        system_rng = np.random.default_rng([state.seed if seed is None else seed, day.toordinal(), index])
+        engine = sa.create_engine(urls[system.source])
+        try:
+            with engine.begin() as connection:
+                refreshed = refresh_records(
+                    connection, system, system_rng, context, population, truth, changes
+                )
+                first = replace(context, first_record_no=state.next_record_no[system.source])
+                new = build_source(system, newcomers, system_rng, first)
+                insert_rows(connection, sa_table(system), new.data)
+        finally:
+            engine.dispose()
+        updated[system.source], inserted[system.source] = refreshed.updated, new.data.num_rows
+        cells.append(refreshed.cells)
+        added += [refreshed.errors, new.errors]
+        new_rows.append(new)
+    _save(out_dir, state, day, population, newcomers, truth, cells, added, new_rows)
+    return DemoUpdate(day, updated, inserted, arrivals=newcomers.num_rows, deaths=len(changes.death))
+
+
+def _save(
+    out_dir: Path,
+    state: DemoState,
+    day: datetime.date,
+    population: pa.Table,
+    newcomers: pa.Table,
+    truth: pa.Table,
+    cells: list[pa.Table],
+    added: list[pa.Table],
+    new_rows: list[SourceTable],
+) -> None:
+    errors = revise_error_log(pq.read_table(out_dir / ERRORS_FILE), _concat(cells, _CELL_SCHEMA), added)
+    write_parquet(errors, out_dir / ERRORS_FILE)
+    write_parquet(pa.concat_tables([truth, *(new.truth() for new in new_rows)]), out_dir / TRUTH_FILE)
+    write_parquet(pa.concat_tables([population, newcomers]), out_dir / POPULATION_FILE)
+    replace(
+        state,
+        day=day,
+        next_record_no={
+            new.system.source: state.next_record_no[new.system.source] + new.data.num_rows for new in new_rows
+        },
+        next_person_no=state.next_person_no + newcomers.num_rows,
+        next_household_no=int(newcomers.column("household_key")[-1].as_py()[1:]) + 1
+        if newcomers.num_rows
+        else state.next_household_no,
+    ).save(out_dir)

@@ -1,0 +1,71 @@
+"""Fixtures shared by every test folder: fresh databases on this machine's PostgreSQL and MariaDB.
+
+``postgres_url`` and ``mariadb_url`` each create a uniquely named, empty database, yield its
+SQLAlchemy URL and drop the database afterwards. When the server cannot be reached the test is
+skipped with the reason, unless ``GRIDSYNC_REQUIRE_SERVICES=1`` (as in CI), where it fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import NoReturn
+
+import pytest
+import sqlalchemy as sa
+
+POSTGRES_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
+MARIADB_SERVER = "mysql+pymysql://root@127.0.0.1:3306"
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+def _unavailable(server: str, problem: Exception) -> NoReturn:
+    first_line = (str(problem).strip().splitlines() or [type(problem).__name__])[0]
+    reason = f"{server} is not usable: {first_line}"
+    if os.environ.get("GRIDSYNC_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason} (GRIDSYNC_REQUIRE_SERVICES=1, so this is a failure)")
+    pytest.skip(reason)
+
+
+def _fresh_database(server: str, admin_url: str, create: str, drop: str, url: str) -> Iterator[str]:
+    name = f"gridsync_test_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(
+        admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    )
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql(create.format(name=name))
+    except sa.exc.DBAPIError as problem:
+        engine.dispose()
+        _unavailable(server, problem)
+    try:
+        yield url.format(name=name)
+    finally:
+        with engine.connect() as connection:
+            connection.exec_driver_sql(drop.format(name=name))
+        engine.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """URL of a new, empty PostgreSQL database (127.0.0.1:5432, user postgres), dropped afterwards."""
+    yield from _fresh_database(
+        "PostgreSQL at 127.0.0.1:5432",
+        f"{POSTGRES_SERVER}/postgres",
+        "CREATE DATABASE {name}",
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)",
+        POSTGRES_SERVER + "/{name}",
+    )
+
+
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    """URL of a new, empty MariaDB database (127.0.0.1:3306, user root), dropped afterwards."""
+    yield from _fresh_database(
+        "MariaDB at 127.0.0.1:3306",
+        f"{MARIADB_SERVER}/",
+        "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+        "DROP DATABASE IF EXISTS `{name}`",
+        MARIADB_SERVER + "/{name}?charset=utf8mb4",
+    )

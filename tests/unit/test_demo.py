@@ -1,0 +1,455 @@
+"""The demo department systems: deterministic, realistically covered, and as messy as real data."""
+
+from __future__ import annotations
+
+import datetime
+import re
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.contracts import load_contracts
+from pipelines.demo import DemoSystems, apply_next_day_update, build_demo, names
+from pipelines.demo.systems import SYSTEMS
+
+RESIDENTS = 2_000
+SEED = 7
+TABLES = {system.source: system.table for system in SYSTEMS}
+KEYS = {system.source: system.primary_key for system in SYSTEMS}
+CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "sources"
+
+WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+CHECK = "10X98765432"
+
+
+def is_valid_citizen_id(number: str) -> bool:
+    """GB 11643: 17 digits, then the ISO 7064 MOD 11-2 check character (written out here on purpose)."""
+    if not re.fullmatch(r"\d{17}[\dX]", number):
+        return False
+    return CHECK[sum(int(d) * w for d, w in zip(number[:17], WEIGHTS, strict=True)) % 11] == number[17]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoSystems:
+    return build_demo(tmp_path_factory.mktemp("demo"), residents=RESIDENTS, seed=SEED)
+
+
+def read_source(demo: DemoSystems, source: str) -> pd.DataFrame:
+    with sqlite3.connect(demo.sqlite_paths[source]) as connection:
+        frame = pd.read_sql_query(f"select * from {TABLES[source]}", connection)
+    return frame.sort_values(KEYS[source], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def sources(demo: DemoSystems) -> dict[str, pd.DataFrame]:
+    return {source: read_source(demo, source) for source in TABLES}
+
+
+@pytest.fixture(scope="module")
+def population(demo: DemoSystems) -> pd.DataFrame:
+    return pq.read_table(demo.population_path).to_pandas()
+
+
+@pytest.fixture(scope="module")
+def truth(demo: DemoSystems) -> pd.DataFrame:
+    return pq.read_table(demo.truth_path).to_pandas()
+
+
+def with_truth(
+    rows: pd.DataFrame, source: str, truth: pd.DataFrame, population: pd.DataFrame
+) -> pd.DataFrame:
+    """Source rows joined to the true person behind each (columns of the person get a ``true_`` prefix)."""
+    links = truth[truth.source_system == source].rename(columns={"source_record_id": KEYS[source]})
+    people = population.add_prefix("true_").rename(columns={"true_person_key": "person_key"})
+    return rows.merge(links[[KEYS[source], "person_key"]], on=KEYS[source]).merge(people, on="person_key")
+
+
+# -- determinism ---------------------------------------------------------------------------------------
+
+
+def test_same_seed_gives_identical_tables(
+    demo: DemoSystems, sources: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Building again with the same seed reproduces every table and the truth exactly."""
+    again = build_demo(tmp_path, residents=RESIDENTS, seed=SEED)
+    for source, frame in sources.items():
+        pd.testing.assert_frame_equal(read_source(again, source), frame)
+    pd.testing.assert_frame_equal(
+        pq.read_table(again.truth_path).to_pandas(), pq.read_table(demo.truth_path).to_pandas()
+    )
+
+
+def test_other_seed_gives_other_tables(sources: dict[str, pd.DataFrame], tmp_path: Path) -> None:
+    """Another seed gives other people in every table."""
+    other = build_demo(tmp_path, residents=RESIDENTS, seed=SEED + 1)
+    for source, frame in sources.items():
+        names = set(read_source(other, source)["XM" if "XM" in frame else "AAC003"])
+        assert names != set(frame["XM" if "XM" in frame else "AAC003"]), source
+
+
+def test_building_again_replaces_the_tables(tmp_path: Path) -> None:
+    """A second build into the same folder replaces the tables instead of adding to them."""
+    first = build_demo(tmp_path, residents=500, seed=1)
+    second = build_demo(tmp_path, residents=300, seed=2)
+    for source in TABLES:
+        assert len(read_source(second, source)) == second.row_counts[source] != first.row_counts[source]
+
+
+# -- coverage ------------------------------------------------------------------------------------------
+
+
+def test_coverage_of_each_system(
+    sources: dict[str, pd.DataFrame], truth: pd.DataFrame, population: pd.DataFrame
+) -> None:
+    """Each system covers the people its department knows, at its own rate."""
+    covered = {s: set(truth.person_key[truth.source_system == s]) for s in TABLES}
+    people = population.set_index("person_key")
+    registered = set(people.index[people.residency == "registered"])
+    migrants = set(people.index[people.residency == "migrant"])
+    foreigners = set(people.index[people.residency == "foreign"])
+    adults = set(people.index[pd.to_datetime(people.birth_date) <= pd.Timestamp("2008-11-27")]) - foreigners
+    assert 0.93 <= len(covered["public_security"] & registered) / len(registered) <= 1.0
+    assert covered["public_security"] <= registered  # migrants are registered elsewhere
+    assert 0.84 <= len(covered["grid"]) / len(people) <= 0.93
+    assert covered["grid"] & migrants and covered["grid"] & foreigners
+    assert 0.015 <= len(sources["civil_affairs"]) / len(people) <= 0.05
+    assert 0.62 <= len(covered["social_security"] & adults) / len(adults) <= 0.78
+    assert not (covered["civil_affairs"] | covered["social_security"]) & foreigners
+    assert 0.10 <= len(migrants) / len(people) <= 0.20
+
+
+def test_population_has_migrants_foreigners_and_deaths(population: pd.DataFrame) -> None:
+    """About 15% are migrants, some foreigners carry passports or permits, a few percent died."""
+    foreign = population[population.residency == "foreign"]
+    assert set(foreign.id_type) <= {"passport", "hk_macao_permit", "tw_permit", "foreign_permanent_resident"}
+    assert len(foreign) > 0
+    assert 0.005 <= population.is_deceased.mean() <= 0.05
+    dead = population[population.is_deceased]
+    assert (pd.to_datetime(dead.death_date) > pd.to_datetime(dead.birth_date)).all()
+    assert population.death_date[~population.is_deceased].isna().all()
+
+
+# -- truth ---------------------------------------------------------------------------------------------
+
+
+def test_truth_covers_every_source_row_exactly_once(
+    sources: dict[str, pd.DataFrame], truth: pd.DataFrame, population: pd.DataFrame
+) -> None:
+    """Every source row has exactly one truth row, naming a person of the population."""
+    assert not truth.duplicated(["source_system", "source_record_id"]).any()
+    assert set(truth.person_key) <= set(population.person_key)
+    for source, frame in sources.items():
+        assert sorted(truth.source_record_id[truth.source_system == source]) == sorted(frame[KEYS[source]])
+    assert len(truth) == sum(len(frame) for frame in sources.values())
+
+
+def test_record_keys_are_the_departments_own(
+    sources: dict[str, pd.DataFrame], population: pd.DataFrame
+) -> None:
+    """No source key is a person key, and keys are unique within each source."""
+    person_keys = set(population.person_key)
+    for source, frame in sources.items():
+        assert frame[KEYS[source]].is_unique
+        assert not set(frame[KEYS[source]]) & person_keys
+
+
+# -- the population's ID numbers, twins and namesakes -------------------------------------------------
+
+
+def test_population_ids_pass_gb11643_and_agree_with_birth_date_and_sex(population: pd.DataFrame) -> None:
+    """Every citizen ID number has a correct check character, the person's birth date and sex digit."""
+    citizens = population[population.id_type == "cn_resident_id"]
+    assert citizens.id_number.map(is_valid_citizen_id).all()
+    assert citizens.id_number.is_unique
+    births = pd.to_datetime(citizens.birth_date).dt.strftime("%Y%m%d")
+    assert (citizens.id_number.str[6:14] == births).all()
+    male_digit = citizens.id_number.str[16].astype(int) % 2 == 1
+    assert (male_digit == (citizens.gender == "M")).all()
+
+
+def test_twins_share_surname_birth_date_and_home_but_not_person_key(population: pd.DataFrame) -> None:
+    """Twins exist; each pair shares surname, birth date, household and home, with adjacent ID numbers."""
+    people = population.set_index("person_key")
+    twins = people[people.twin_of.notna()]
+    assert len(twins) >= 2
+    for key, twin in twins.iterrows():
+        other = people.loc[twin.twin_of]
+        assert other.twin_of == key != twin.twin_of
+        assert (other.surname, other.birth_date, other.household_key, other.address) == (
+            twin.surname,
+            twin.birth_date,
+            twin.household_key,
+            twin.address,
+        )
+        assert other.id_number[:14] == twin.id_number[:14] and other.id_number != twin.id_number
+        assert abs(int(other.id_number[14:17]) - int(twin.id_number[14:17])) <= 3
+
+
+def test_strangers_share_a_name_and_birth_date(population: pd.DataFrame) -> None:
+    """Unrelated people share one name and birth date, in different households, with different IDs."""
+    people = population.set_index("person_key")
+    namesakes = people[people.namesake_of.notna()]
+    assert len(namesakes) >= 2
+    for key, person in namesakes.iterrows():
+        other = people.loc[person.namesake_of]
+        assert (other["name"], other.birth_date, other.gender) == (
+            person["name"],
+            person.birth_date,
+            person.gender,
+        )
+        assert other.household_key != person.household_key
+        assert other.id_number != person.id_number and key != person.namesake_of
+
+
+def test_common_names_repeat(population: pd.DataFrame) -> None:
+    """Surnames follow real frequencies, so the commonest full names repeat many times."""
+    assert population.name.value_counts().iloc[0] >= 3
+    assert population.surname.value_counts().index[:3].isin(["王", "李", "张", "刘", "陈"]).all()
+    dotted = population.name.str.contains("·", regex=False)
+    assert 0.002 <= dotted.mean() <= 0.03
+
+
+# -- every error kind is in the output ------------------------------------------------------------------
+
+TRADITIONAL = set(
+    "張劉陳楊黃趙吳孫馬羅鄭謝許韓鄧馮蔣葉蘇呂盧鍾譚陸韋賈鄒閆龍賀顧龔萬聶單偉強軍傑濤剛輝鵬華飛凱帥寧東軒靜麗艷紅潔穎蘭瑤國榮澤銘陽曉雲鳳詩夢語諾悅鳴"
+)
+HAN = r"[\u4e00-\u9fff]"
+RARE = "[喆堃翀玥淼]"
+UYGHUR_GIVEN = names.MINORITY_GIVEN[True] + names.MINORITY_GIVEN[False]
+
+
+def _matches(pattern: str) -> Callable[[object], bool]:
+    return lambda value: isinstance(value, str) and re.fullmatch(pattern, value) is not None
+
+
+def _fails_check(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and re.fullmatch(r"\d{17}[\dX]", value) is not None
+        and not is_valid_citizen_id(value)
+    )
+
+
+def _lost_digits(value: object) -> bool:
+    return isinstance(value, str) and value.endswith("000") and _fails_check(value)
+
+
+def _traditional(value: object) -> bool:
+    return isinstance(value, str) and bool(set(value) & TRADITIONAL)
+
+
+def _placeholder(value: object) -> bool:
+    return value in {"000000000000000000", "111111111111111111", "123456789012345678", "无", "不详"}
+
+
+def _dotted_name_run_together(value: object) -> bool:
+    """A Uyghur name (given name, father's name) written without any dot."""
+    return (
+        isinstance(value, str)
+        and value.startswith(UYGHUR_GIVEN)
+        and re.fullmatch(f"{HAN}{{4,}}", value) is not None
+    )
+
+
+ERROR_KINDS: list[tuple[str, str, str, Callable[[object], bool]]] = [
+    ("grid", "ZJHM", "missing", lambda v: v is None),
+    ("grid", "ZJHM", "masked middle", _matches(r"\d{6}\*{8}\d{3}[\dXx]")),
+    ("grid", "ZJHM", "placeholder", _placeholder),
+    ("grid", "ZJHM", "lowercase x", _matches(r"\d{17}x")),
+    ("grid", "ZJHM", "full-width digits", _matches(r"[０-９]{17}[０-９Ｘ]")),
+    ("grid", "ZJHM", "old 15-digit", _matches(r"\d{15}")),
+    ("grid", "ZJHM", "spaces inside", _matches(r"\d{6} \d{8} \d{3}[\dX]")),
+    ("grid", "ZJHM", "wrong check character", _fails_check),
+    ("grid", "ZJLX", "missing document type", lambda v: v is None),
+    ("grid", "ZJLX", "passport", lambda v: v == "414"),
+    ("grid", "XM", "pinyin only", _matches(r"[A-Za-z]+( [A-Za-z]+)?")),
+    ("grid", "XM", "space inside", _matches(rf"{HAN}+[ \u3000]+{HAN}+")),
+    ("grid", "XM", "traditional characters", _traditional),
+    ("grid", "XM", "other middle dot", _matches(rf"{HAN}+[•.．・]{HAN}+")),
+    ("grid", "XM", "dotted name run together", _dotted_name_run_together),
+    ("grid", "XB", "missing gender", lambda v: v is None),
+    ("grid", "CSRQ", "YYYY/MM/DD", _matches(r"\d{4}/\d{2}/\d{2}")),
+    ("grid", "CSRQ", "YYYY年M月D日", _matches(r"\d{4}年\d{1,2}月\d{1,2}日")),
+    ("grid", "CSRQ", "missing birth date", lambda v: v is None),
+    ("grid", "LXDH", "plain mobile", _matches(r"1\d{10}")),
+    ("grid", "LXDH", "dashed mobile", _matches(r"1\d{2}-\d{4}-\d{4}")),
+    ("grid", "LXDH", "spaced mobile", _matches(r"1\d{2} \d{4} \d{4}")),
+    ("grid", "LXDH", "country code", _matches(r"(\+86 ?|0086 |86-|\(\+86\))1\d{10}")),
+    ("grid", "LXDH", "two numbers", _matches(r"1\d{10}[/，; ]1\d{10}")),
+    ("grid", "LXDH", "landline with area code", _matches(r"027-\d{8}")),
+    ("grid", "LXDH", "landline in brackets", _matches(r"\(027\)\d{8}")),
+    ("grid", "LXDH", "landline without area code", _matches(r"[568]\d{7}")),
+    ("grid", "LXDH", "missing phone", lambda v: v is None),
+    ("grid", "XZZ", "abbreviated flat", _matches(rf"{HAN}+\d+-\d+-\d+")),
+    ("grid", "RYLB", "migrant", lambda v: v == "流动"),
+    ("public_security", "GMSFHM", "lowercase x", _matches(r"\d{17}x")),
+    ("public_security", "SWBZ", "deceased", lambda v: v == "1"),
+    ("public_security", "CSRQ", "YYYYMMDD", _matches(r"\d{8}")),
+    ("civil_affairs", "XM", "traditional characters", _traditional),
+    ("civil_affairs", "SFZJHM", "full-width digits", _matches(r"[０-９]{17}[０-９Ｘ]")),
+    ("civil_affairs", "SFZJHM", "old 15-digit", _matches(r"\d{15}")),
+    ("civil_affairs", "SFZJHM", "missing", lambda v: v is None),
+    ("civil_affairs", "XB", "M/F", lambda v: v in {"M", "F"}),
+    ("civil_affairs", "CSRQ", "YYYY-MM-DD", _matches(r"\d{4}-\d{2}-\d{2}")),
+    ("civil_affairs", "JZLB", "临时救助", lambda v: v == "临时救助"),
+    ("social_security", "AAC002", "Excel scientific notation", _matches(r"\d\.\d+E\+17")),
+    ("social_security", "AAC002", "Excel lost digits", _lost_digits),
+    ("social_security", "AAC002", "old 15-digit", _matches(r"\d{15}")),
+    ("social_security", "AAC002", "lowercase x", _matches(r"\d{17}x")),
+    ("social_security", "AAC002", "full-width digits", _matches(r"[０-９]{17}[０-９Ｘ]")),
+    ("social_security", "AAC002", "surrounding spaces", lambda v: isinstance(v, str) and v != v.strip()),
+    ("social_security", "AAC003", "padded with an ideographic space", _matches(rf"{HAN}\u3000{HAN}")),
+    ("social_security", "AAE005", "country code", _matches(r"(\+86 ?|0086 |86-|\(\+86\))1\d{10}")),
+    ("social_security", "AAC008", "terminated", lambda v: v == "3"),
+    ("social_security", "AIC162", "retired", _matches(r"\d{4}-\d{2}-\d{2}")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("source", "column", "kind", "predicate"), ERROR_KINDS, ids=[f"{s}-{c}-{k}" for s, c, k, _ in ERROR_KINDS]
+)
+def test_error_kind_is_present(
+    sources: dict[str, pd.DataFrame], source: str, column: str, kind: str, predicate: Callable[[object], bool]
+) -> None:
+    """Each kind of messy value occurs in the source even at a small size."""
+    values = sources[source][column].astype(object).where(sources[source][column].notna(), None)
+    assert any(predicate(value) for value in values), f"no {kind} in {source}.{column}"
+
+
+def test_rare_characters_come_out_as_question_marks(
+    sources: dict[str, pd.DataFrame], truth: pd.DataFrame, population: pd.DataFrame
+) -> None:
+    """Systems lacking rare characters store '?' instead: civil affairs always, the grid often."""
+
+    def rare(source: str) -> pd.DataFrame:
+        rows = with_truth(sources[source], source, truth, population)
+        return rows[rows.true_name.str.contains(RARE) & rows.XM.notna()]
+
+    grid = rare("grid")
+    assert any(
+        written == re.sub(RARE, "?", true) for written, true in zip(grid.XM, grid.true_name, strict=True)
+    )
+    assert all("?" in written for written in rare("civil_affairs").XM)
+
+
+def test_homophone_typos_change_one_character(
+    sources: dict[str, pd.DataFrame], truth: pd.DataFrame, population: pd.DataFrame
+) -> None:
+    """Some grid names differ from the true name in exactly one character of the same sound."""
+    rows = with_truth(sources["grid"], "grid", truth, population)
+    han = rows[
+        rows.XM.notna()
+        & rows.XM.str.fullmatch(f"{HAN}{{2,4}}")
+        & rows.true_name.str.fullmatch(f"{HAN}{{2,4}}")
+    ]
+    one_off = han[
+        [
+            len(a) == len(b)
+            and sum(x != y for x, y in zip(a, b, strict=True)) == 1
+            and not set(a) & TRADITIONAL
+            for a, b in zip(han.XM, han.true_name, strict=True)
+        ]
+    ]
+    assert len(one_off) >= 2
+    assert (one_off.XM.str[0] == one_off.true_name.str[0]).any() or (
+        one_off.XM.str[-1] == one_off.true_name.str[-1]
+    ).any()
+
+
+def test_pinyin_names_spell_the_true_name(
+    sources: dict[str, pd.DataFrame], truth: pd.DataFrame, population: pd.DataFrame
+) -> None:
+    """A pinyin-only grid name is the person's name in pinyin, in some order and case."""
+    rows = with_truth(sources["grid"], "grid", truth, population)
+    pinyin = rows[rows.XM.notna() & rows.XM.str.fullmatch(r"[A-Za-z ]+") & (rows.RYLB != "境外")]
+    assert len(pinyin) >= 2
+    for written, true in zip(pinyin.XM, pinyin.true_name_pinyin, strict=True):
+        assert sorted(written.lower().split()) in (
+            sorted(true.lower().split()),
+            [true.lower().replace(" ", "")],
+        )
+
+
+def test_grid_registers_some_people_twice(truth: pd.DataFrame) -> None:
+    """The grid roster holds duplicates: one person under two record keys."""
+    grid = truth[truth.source_system == "grid"]
+    assert grid.person_key.duplicated().sum() >= 2
+
+
+def test_civil_affairs_pays_some_people_public_security_knows_are_dead(
+    sources: dict[str, pd.DataFrame], truth: pd.DataFrame, population: pd.DataFrame
+) -> None:
+    """A cross-source conflict to find: payments 正常 for people the household register marks dead."""
+    dead = set(
+        with_truth(sources["public_security"], "public_security", truth, population)
+        .query("SWBZ == '1'")
+        .person_key
+    )
+    paid = with_truth(sources["civil_affairs"], "civil_affairs", truth, population).query("FFZT == '正常'")
+    assert set(paid.person_key) & dead
+
+
+def test_error_log_names_existing_records(demo: DemoSystems, truth: pd.DataFrame) -> None:
+    """The injected-error log only names records that exist, and records each kind it injected."""
+    errors = pq.read_table(demo.errors_path).to_pandas()
+    known = set(zip(truth.source_system, truth.source_record_id, strict=True))
+    assert set(zip(errors.source_system, errors.source_record_id, strict=True)) <= known
+    assert {"masked", "pinyin_only", "excel_scientific", "homophone"} <= set(errors.kind)
+
+
+# -- contracts -------------------------------------------------------------------------------------------
+
+
+def test_contracts_describe_the_demo_tables(sources: dict[str, pd.DataFrame]) -> None:
+    """Each source contract names its table, key and columns, and its code lists cover the demo's codes."""
+    contracts = {c.name: c for c in load_contracts(CONTRACTS_DIR)}
+    assert set(TABLES) <= set(contracts)
+    for system in SYSTEMS:
+        contract = contracts[system.source]
+        frame = sources[system.source]
+        assert (contract.table, contract.primary_key) == (system.table, system.primary_key)
+        assert contract.incremental_column == system.updated_column
+        assert set(contract.source_columns) <= set(frame.columns)
+        for field, mapping in contract.fields.items():
+            if mapping.codes is not None and mapping.column is not None:
+                present = set(frame[mapping.column].dropna())
+                assert present <= set(mapping.codes), (
+                    f"{system.source}.{field}: {present - set(mapping.codes)}"
+                )
+
+
+# -- the next day ------------------------------------------------------------------------------------------
+
+
+def test_next_day_changes_rows_in_place_and_adds_rows(tmp_path: Path) -> None:
+    """A daily update bumps the update column of changed rows, adds newcomers, and keeps the truth whole."""
+    demo = build_demo(tmp_path, residents=RESIDENTS, seed=SEED)
+    before = {source: read_source(demo, source) for source in TABLES}
+    update = apply_next_day_update(tmp_path, fraction=0.03)
+    after = {source: read_source(demo, source) for source in TABLES}
+    truth = pq.read_table(demo.truth_path).to_pandas()
+    assert update.day == datetime.date(2026, 11, 28)
+    assert update.arrivals > 0 and update.deaths > 0
+    for system in SYSTEMS:
+        old, new = before[system.source], after[system.source]
+        assert len(new) == len(old) + update.inserted[system.source]
+        stamps = new[system.updated_column]
+        assert (stamps.str[:10] == "2026-11-28").sum() >= update.inserted[system.source] + min(
+            update.updated[system.source], 1
+        )
+        assert old[system.updated_column].max() < "2026-11-28"
+        assert sorted(truth.source_record_id[truth.source_system == system.source]) == sorted(
+            new[system.primary_key]
+        )
+    died = after["public_security"].query("SWRQ == '20261127'")
+    assert len(died) > 0 and (died.SWBZ == "1").all()
+    population = pq.read_table(demo.population_path).to_pandas()
+    assert len(population) == RESIDENTS + update.arrivals
+    citizens = population.id_number[population.id_type == "cn_resident_id"]
+    assert citizens.is_unique and citizens.map(is_valid_citizen_id).all()
+    assert apply_next_day_update(tmp_path).day == datetime.date(2026, 11, 29)
