@@ -21,7 +21,13 @@ from pipelines.extract import BatchManifest, extract_source, landed_batches
 from pipelines.grants import load_grants
 from pipelines.layout import WarehouseLayout, write_json_atomically
 from pipelines.publish import Snapshot, publish_snapshot, read_published
-from pipelines.quality.gate import QualityGateFailed, contracts_of, quality_tables, validate_run
+from pipelines.quality.gate import (
+    QualityGateFailed,
+    contracts_of,
+    quality_tables,
+    validate_run,
+    warm_up,
+)
 from pipelines.resolve.resolution import (
     PreviousIdentities,
     Resolution,
@@ -244,6 +250,7 @@ def reconcile_and_publish(
             stays live, and the run summary (with the reason) is written to ``runs/``.
     """
     summary = summary or RunSummary(run_id=run_id)
+    warm_up()
     with timed(summary, "resolve"):
         resolution = resolve_identities(layout, sources, previous_identities(layout), run_id)
     hint = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipelines.contracts import SourceContract, load_contracts
-from pipelines.quality.validate import QualityGateFailed, QualityOutcome, validate_run
+from pipelines.quality.validate import QualityGateFailed, QualityOutcome, validate_run, warm_up
 
 # The previous snapshot's dq_result before the first publish: no rows, the key columns only.
 EMPTY_HISTORY = pa.schema(
@@ -25,7 +25,7 @@ EMPTY_HISTORY = pa.schema(
     ]
 ).empty_table()
 
-__all__ = ["QualityGateFailed", "QualityOutcome", "contracts_of", "quality_tables", "validate_run"]
+__all__ = ["QualityGateFailed", "QualityOutcome", "contracts_of", "quality_tables", "validate_run", "warm_up"]
 
 
 def contracts_of(sources_dir: Path, sources: Sequence[str]) -> list[SourceContract]:

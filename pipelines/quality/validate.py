@@ -9,7 +9,9 @@ row is kept (the index list is not capped; only the value sample is); the others
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -138,6 +140,16 @@ class QualityOutcome:
             raise QualityGateFailed(self.blocking_failures)
 
 
+def warm_up() -> None:
+    """Start importing Great Expectations in the background (it takes about 10 s).
+
+    The flow calls this before identity resolution, so the import overlaps with it instead of
+    adding to the run; :class:`Validator` then finds the module loaded (Python's import lock makes
+    a second import wait for the first).
+    """
+    threading.Thread(target=importlib.import_module, args=("great_expectations",), daemon=True).start()
+
+
 def allowed_age_hours(schedule: str | None, check: CheckSpec, now: dt.datetime) -> float:
     """How old a source's newest batch may be: schedule intervals, or the declared hours."""
     if not schedule:
@@ -158,6 +170,8 @@ class Validator:
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         self.run_id, self.now = run_id, now
+        # Its INFO lines (a temporary docs folder per context) are noise in a run's output.
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
         self.datasource = self.context.data_sources.add_pandas("gridsync")
