@@ -42,7 +42,7 @@ _assets = [Asset(name=s.asset_name, uri=s.asset_uri) for s in sync_dag_specs(_se
     tags=["gridsync", "publish"],
 )
 def gridsync_publish() -> None:
-    @task(max_active_tis_per_dag=1)
+    @task(multiple_outputs=False, max_active_tis_per_dag=1)
     def publish(run_id: str | None = None, params: dict[str, object] | None = None) -> dict[str, object]:
         from pipelines.orchestration import publish_staged
 

@@ -42,13 +42,13 @@ def sync_dag(spec: SyncDagSpec, settings: Settings) -> None:
         tags=["gridsync", "sync", spec.source],
     )
     def sync() -> None:
-        @task
+        @task(multiple_outputs=False)
         def extract(source: str) -> dict[str, object]:
             from pipelines.orchestration import extract_batch
 
             return extract_batch(source)
 
-        @task(outlets=[Asset(name=spec.asset_name, uri=spec.asset_uri)])
+        @task(multiple_outputs=False, outlets=[Asset(name=spec.asset_name, uri=spec.asset_uri)])
         def stage(source: str) -> dict[str, object]:
             from pipelines.orchestration import stage_batch
 

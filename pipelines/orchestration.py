@@ -423,8 +423,6 @@ def _reconcile_and_publish(
     layout: WarehouseLayout, sources: list[str], summary: RunSummary, settings: Settings
 ) -> None:
     """Publish; a blocking quality failure fails the task at once (a retry cannot fix the data)."""
-    from airflow.sdk.exceptions import AirflowFailException
-
     from pipelines.flow import reconcile_and_publish
     from pipelines.quality.gate import QualityGateFailed
 
@@ -438,6 +436,8 @@ def _reconcile_and_publish(
             sources_dir=settings.sources_dir,
         )
     except QualityGateFailed as blocked:
+        from airflow.sdk.exceptions import AirflowFailException  # the Airflow task fails without retry
+
         raise AirflowFailException(str(blocked)) from blocked
 
 

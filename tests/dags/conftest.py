@@ -1,0 +1,186 @@
+"""Fixtures of the DAG tests: a migrated Airflow metadata database, demo sources, a DAG runner.
+
+Every test gets its own AIRFLOW_HOME under ``tmp_path`` and its own PostgreSQL metadata database,
+copied from a template that ``airflow db migrate`` prepared once per session, and dropped afterwards.
+Airflow reads its configuration at import, so DAGs are parsed and run in a separate process
+(``dag_runner.py``) with that environment, never in the pytest process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+import sqlalchemy as sa
+
+from pipelines.airflow_local import (
+    AirflowSetup,
+    airflow_command,
+    airflow_environment,
+    drop_database,
+    ensure_database,
+)
+from pipelines.settings import DEFAULT_SOURCES_DIR
+
+POSTGRES_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
+RUNNER = Path(__file__).with_name("dag_runner.py")
+DEMO_RESIDENTS = 300
+
+
+def _unavailable(problem: Exception) -> NoReturn:
+    reason = f"PostgreSQL at 127.0.0.1:5432 is not usable: {str(problem).strip().splitlines()[0]}"
+    if os.environ.get("GRIDSYNC_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason} (GRIDSYNC_REQUIRE_SERVICES=1, so this is a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def metadata_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Name of a metadata database migrated once for the session (dropped at its end)."""
+    url = f"{POSTGRES_SERVER}/gridsync_airflow_template_{uuid.uuid4().hex[:12]}"
+    try:
+        ensure_database(url)
+    except sa.exc.DBAPIError as problem:
+        _unavailable(problem)
+    try:
+        setup = AirflowSetup(home=tmp_path_factory.mktemp("airflow-template"), database_url=url)
+        airflow_command(airflow_environment(setup, dict(os.environ)), "db", "migrate")
+        yield str(sa.make_url(url).database)
+    finally:
+        drop_database(url)
+
+
+@pytest.fixture
+def metadata_url(metadata_template: str) -> Iterator[str]:
+    """URL of this test's own metadata database, a copy of the template, dropped afterwards."""
+    url = f"{POSTGRES_SERVER}/gridsync_airflow_{uuid.uuid4().hex[:12]}"
+    ensure_database(url, template=metadata_template)
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+@dataclass
+class DagRuns:
+    """Runs DAGs with ``dag.test()`` in a child process against one test's Airflow and warehouse."""
+
+    setup: AirflowSetup
+    warehouse: Path
+    sources: Path
+    env: dict[str, str]
+    output: str = ""
+
+    def run(self, *steps: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Run each step (``{"dag_id", "env"?, "conf"?}``) in order; return run states per step."""
+        spec = self.setup.home / f"steps-{uuid.uuid4().hex[:8]}.json"
+        result = spec.with_suffix(".result.json")
+        spec.write_text(json.dumps([dict(step) for step in steps]), encoding="utf-8")
+        done = subprocess.run(
+            [sys.executable, str(RUNNER), str(spec), str(result)],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        self.output += done.stdout + done.stderr
+        assert done.returncode == 0, (done.stdout + done.stderr)[-5000:]
+        print(*(line for line in done.stdout.splitlines() if line.startswith("dag_runner:")))
+        runs: list[dict[str, Any]] = json.loads(result.read_text(encoding="utf-8"))
+        return runs
+
+    def xcom_values(self) -> list[str]:
+        """Every XCom stored in the metadata database (dag_id, task_id, key, value), as JSON text."""
+        engine = sa.create_engine(self.setup.database_url)
+        try:
+            with engine.connect() as connection:
+                rows = connection.execute(sa.text("select dag_id, task_id, key, value from xcom")).all()
+        finally:
+            engine.dispose()
+        return [json.dumps(list(row), ensure_ascii=False) for row in rows]
+
+
+def make_dag_runs(tmp_path: Path, metadata_url: str, sources: Path, extra_env: Mapping[str, str]) -> DagRuns:
+    """A :class:`DagRuns` for one test: its own AIRFLOW_HOME, warehouse and environment."""
+    warehouse = tmp_path / "warehouse"
+    setup = AirflowSetup(
+        home=tmp_path / "airflow-home",
+        database_url=metadata_url,
+        secret_key=uuid.uuid4().hex,
+        extra_env={
+            "GRIDSYNC_SOURCES_DIR": str(sources),
+            "GRIDSYNC_WAREHOUSE_DIR": str(warehouse),
+            "GRIDSYNC_SYNC_RETRIES": "1",
+            "GRIDSYNC_SYNC_RETRY_DELAY_SECONDS": "1",
+            **extra_env,
+        },
+    )
+    setup.home.mkdir(parents=True)
+    env = airflow_environment(setup, dict(os.environ))
+    return DagRuns(setup=setup, warehouse=warehouse, sources=sources, env=env)
+
+
+SECRET = "Gr1d-S3cret-Passw0rd"
+
+
+@pytest.fixture(scope="session")
+def demo_systems(
+    tmp_path_factory: pytest.TempPathFactory, metadata_template: str
+) -> Iterator[dict[str, str]]:
+    """The four demo systems (small), built once: ``grid`` on PostgreSQL, the others on SQLite.
+
+    Returns their URL variables, and ``GRID_DATABASE``: the name of the grid system's database.
+    """
+    from pipelines.demo import build_demo
+
+    grid_url = f"{POSTGRES_SERVER}/gridsync_demo_grid_{uuid.uuid4().hex[:12]}"
+    ensure_database(grid_url)
+    try:
+        systems = build_demo(
+            tmp_path_factory.mktemp("demo"), residents=DEMO_RESIDENTS, seed=7, urls={"grid": grid_url}
+        )
+        yield systems.environment() | {"GRID_DATABASE": str(sa.make_url(grid_url).database)}
+    finally:
+        drop_database(grid_url)
+
+
+def grid_by_connection(sources: Path, conn_id: str) -> Path:
+    """Copy the repository's contracts to ``sources``, with ``grid`` reading an Airflow connection."""
+    sources.mkdir()
+    for contract in DEFAULT_SOURCES_DIR.glob("*.yaml"):
+        text = contract.read_text(encoding="utf-8")
+        if contract.stem == "grid":
+            assert "connection: ${GRID_URL}" in text
+            text = text.replace("connection: ${GRID_URL}", f"conn_id: {conn_id}")
+        (sources / contract.name).write_text(text, encoding="utf-8")
+    return sources
+
+
+@pytest.fixture
+def demo_dag_runs(tmp_path: Path, metadata_url: str, demo_systems: dict[str, str]) -> DagRuns:
+    """DAG runs over the demo systems, ``grid`` through the Airflow connection ``gridsync_grid``.
+
+    The connection carries a password (PostgreSQL here trusts local users, so it is not checked):
+    the tests look for it wherever it must not be.
+    """
+    connection = {
+        "conn_type": "postgres",
+        "host": "127.0.0.1",
+        "port": 5432,
+        "login": "postgres",
+        "password": SECRET,
+        "schema": demo_systems["GRID_DATABASE"],
+    }
+    env = {k: v for k, v in demo_systems.items() if k != "GRID_URL"}
+    env["AIRFLOW_CONN_GRIDSYNC_GRID"] = json.dumps(connection)
+    return make_dag_runs(
+        tmp_path, metadata_url, grid_by_connection(tmp_path / "sources", "gridsync_grid"), env
+    )
