@@ -9,8 +9,12 @@ again rebuilds the same state (idempotent).
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from itertools import repeat
 from pathlib import Path
 
 import pyarrow as pa
@@ -105,10 +109,8 @@ def standardize_landed(contract: SourceContract, batch_dir: Path, batch_id: str)
         The batch's staged records, quarantine and findings; a key repeated across parts is
         quarantined like one repeated inside a part.
     """
-    parts = [
-        standardize_batch(contract, pq.read_table(path).to_pandas(), batch_id)
-        for path in sorted(batch_dir.glob("part-*.parquet"))
-    ]
+    paths = sorted(batch_dir.glob("part-*.parquet"))
+    parts = _standardize_parts_in_parallel(contract, paths, batch_id)
     if not parts:
         return StagedBatch(
             staged_schema().empty_table(),
@@ -121,6 +123,23 @@ def standardize_landed(contract: SourceContract, batch_dir: Path, batch_id: str)
         pa.concat_tables([p.findings for p in parts]),
     )
     return _quarantine_keys_repeated_across_parts(batch)
+
+
+def standardize_part(contract: SourceContract, path: Path, batch_id: str) -> StagedBatch:
+    """Standardize one Parquet part of a landing batch."""
+    return standardize_batch(contract, pq.read_table(path).to_pandas(), batch_id)
+
+
+def _standardize_parts_in_parallel(
+    contract: SourceContract, paths: list[Path], batch_id: str
+) -> list[StagedBatch]:
+    """Standardize parts on every core; inline for one part or inside a daemon worker (Celery)."""
+    workers = min(len(paths), os.cpu_count() or 1)
+    if workers < 2 or multiprocessing.current_process().daemon:
+        return [standardize_part(contract, path, batch_id) for path in paths]
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return list(pool.map(standardize_part, repeat(contract), paths, repeat(batch_id)))
 
 
 def _quarantine_keys_repeated_across_parts(batch: StagedBatch) -> StagedBatch:
