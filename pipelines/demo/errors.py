@@ -26,7 +26,7 @@ MIN_INJECTED = 2
 
 PLACEHOLDER_IDS = ("000000000000000000", "111111111111111111", "123456789012345678", "无", "不详")
 FULL_WIDTH = str.maketrans("0123456789Xx", "０１２３４５６７８９Ｘｘ")
-DOT_VARIANTS = ("•", ".", "．", "・", "")
+DOT_VARIANTS = ("•", ".", "．", "・")
 NAME_SEPARATORS = (" ", "\u3000", "  ")
 COUNTRY_CODE_PREFIXES = ("+86 ", "+86", "0086 ", "86-", "(+86)")
 PHONE_SEPARATORS = ("/", "，", ";", " ")
@@ -187,6 +187,9 @@ NAME_ERRORS: Mapping[str, Messiness] = {
     "dot_variant": Messiness(
         _matches(names.MIDDLE_DOT),
         lambda value, aux, u: value.replace(names.MIDDLE_DOT, _one_of(DOT_VARIANTS, u)),
+    ),
+    "dot_missing": Messiness(
+        _matches(names.MIDDLE_DOT), lambda value, aux, u: value.replace(names.MIDDLE_DOT, "")
     ),
     "rare_character_as_question_mark": Messiness(
         _matches(_character_class("".join(sorted(names.RARE_CHARACTERS)))),

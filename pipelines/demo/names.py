@@ -67,9 +67,9 @@ RARE_CHARACTERS = frozenset("喆堃翀玥淼")
 # composed names, and whole popular given names; weights are relative within each list.
 _SINGLE_GIVEN = {
     True: "伟10 强6 磊6 军6 勇5 杰5 涛5 斌4 超4 明4 刚4 平3 辉4 鹏4 华3 飞3 鑫3 波3 宇3 浩3 凯3 "
-    "健3 俊3 帆2 帅2 旭2 宁2 龙2 林2 亮2 峰2 东2 毅2 轩2 睿2 航2 昊2 喆0.3 堃0.3 翀0.2",
+    "健3 俊3 帆2 帅2 旭2 宁2 龙2 林2 亮2 峰2 东2 毅2 轩2 睿2 航2 昊2 喆1 堃1 翀0.8",
     False: "芳10 娜7 敏7 静7 丽6 艳6 娟5 霞5 燕5 玲5 婷5 雪4 慧4 莉3 红4 洁3 琳3 颖3 倩3 萍3 "
-    "梅3 兰2 英3 晶2 璐2 瑶2 彤2 玥0.3 淼0.3",
+    "梅3 兰2 英3 晶2 璐2 瑶2 彤2 玥1 淼1",
 }
 _FIRST_GIVEN = {
     (True, False): "建 志 国 文 海 永 德 小 俊 家 明 春 新 立 东",

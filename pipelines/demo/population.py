@@ -70,6 +70,8 @@ class PopulationSpec:
         registered_elsewhere_share: registered residents whose registered address (户籍地址) is not
             where they live (人户分离).
         elderly_landline_share: residents aged 70 or more reachable only on a landline.
+        min_foreign_households: at least this many foreign households, and every kind of foreign
+            document at least once, so that even a small demo has them.
     """
 
     as_of: datetime.date = AS_OF
@@ -82,6 +84,7 @@ class PopulationSpec:
     death_window_days: int = 3 * 365
     registered_elsewhere_share: float = 0.15
     elderly_landline_share: float = 0.4
+    min_foreign_households: int = 4
 
 
 POPULATION_SCHEMA = pa.schema(
@@ -222,6 +225,9 @@ def draw_households(rng: np.random.Generator, residents: int, spec: PopulationSp
     of_person = np.repeat(np.arange(count), sizes)
     other = 1 - spec.migrant_share - spec.foreign_share
     residency = rng.choice(3, count, p=[other, spec.migrant_share, spec.foreign_share])
+    shortfall = min(spec.min_foreign_households, count) - int((residency == FOREIGN).sum())
+    if shortfall > 0:
+        residency[rng.choice(np.flatnonzero(residency != FOREIGN), shortfall, replace=False)] = FOREIGN
     ethnicity = _weighted_choice(rng, ETHNICITIES, count)
     is_head = np.zeros(residents, dtype=bool)
     is_head[starts] = True
@@ -512,7 +518,11 @@ def sequence_codes(
     rank = np.arange(len(key)) - group_start[group]
     if len(rank) and rank.max() >= 500:
         raise ValueError("more than 500 people share one region and birth date")
-    slot = (rng.integers(0, 500, len(group_start))[group] + rank) % 500
+    group_size = np.diff(np.append(group_start, len(key)))
+    first_slot = (rng.random(len(group_start)) * (501 - group_size)).astype(
+        np.int64
+    )  # the group fits below 500
+    slot = first_slot[group] + rank
     codes = np.empty(len(key), dtype=np.int64)
     codes[order] = 2 * slot + male[order]
     return codes
@@ -711,6 +721,8 @@ def draw_people(rng: np.random.Generator, residents: int, spec: PopulationSpec) 
     birth[younger] = birth[older]
     foreign = np.flatnonzero(households.residency == FOREIGN)
     documents = list(_weighted_choice(rng, FOREIGN_DOCUMENTS, len(foreign)))
+    if spec.min_foreign_households and len(foreign) >= len(FOREIGN_DOCUMENTS):
+        documents[: len(FOREIGN_DOCUMENTS)] = FOREIGN_DOCUMENTS
     person_names = draw_names(rng, male, birth, households, documents)
     twin_source = np.arange(residents)
     twin_source[younger] = older

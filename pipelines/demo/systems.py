@@ -68,7 +68,8 @@ GRID_NAME_ERRORS = {
     "homophone": 0.02,
     "inner_space": 0.02,
     "traditional": 0.005,
-    "dot_variant": 0.50,
+    "dot_variant": 0.40,  # '•', '.', '．' or '・' instead of '·'
+    "dot_missing": 0.10,
     "outer_spaces": 0.01,
 }
 GRID_GENDER_MISSING = 0.01
@@ -183,7 +184,8 @@ class DepartmentSystem:
         columns: the table's columns in order.
         select: positions of the covered people in the population, repeated for people with
             more than one record.
-        render: every column for the selected people (record numbers arrive in ``_record_no``).
+        render: every column for the selected people (with their record numbers in ``record_no``
+            and ``is_repeat`` marking a person's second and later records).
         refresh: per kind of change in a person's life (``address``, ``registered_address``,
             ``phone``, ``death``), how the system records it.
     """
@@ -303,20 +305,30 @@ def moments(rng: np.random.Generator, count: int, start: object, end: object) ->
     return pa.array(day.astype("datetime64[s]") + seconds, pa.timestamp("s"))
 
 
-def _after(day: np.ndarray, within_days: int, context: BuildContext) -> tuple[np.ndarray, np.ndarray]:
-    """The days on which an event on ``day`` gets recorded: soon after, inside the context's window."""
-    first = np.maximum(day + 1, np.datetime64(context.since))
-    return first, np.minimum(first + within_days, np.datetime64(context.as_of))
-
-
 def _choice(rng: np.random.Generator, shares: tuple[float, ...], count: int) -> np.ndarray:
     weights = np.asarray(shares, dtype=np.float64)
     return rng.choice(len(weights), count, p=weights / weights.sum())
 
 
-def _flat(people: pa.Table, unit_word: str = "单元", room_word: str = "室") -> list[object]:
+def _flat(people: pa.Table) -> list[object]:
+    """The flat as address parts: building 栋, unit 单元, room 室."""
     building, unit, room = (pc.cast(column(people, c), pa.string()) for c in ("building", "unit", "room"))
-    return [building, "栋", unit, unit_word, room, room_word]
+    return [building, "栋", unit, "单元", room, "室"]
+
+
+def _without(values: pa.Array, rows: np.ndarray) -> pa.Array:
+    """The column with the given rows emptied."""
+    return scatter(values, rows, [None] * len(rows))
+
+
+def _recorded_after_death(
+    rng: np.random.Generator, people: pa.Table, context: BuildContext, stamps: pa.Array, within_days: int
+) -> pa.Array:
+    """Update times of the deceased's rows moved to the weeks after the death (inside the context)."""
+    dead = np.flatnonzero(_deceased(people))
+    first = np.maximum(_days(people, "death_date")[dead] + 1, np.datetime64(context.since))
+    last = np.minimum(first + within_days, np.datetime64(context.as_of))
+    return scatter(stamps, dead, moments(rng, len(dead), first, last))
 
 
 def _record_keys(prefix: str, people: pa.Table, width: int) -> pa.Array:
@@ -383,9 +395,7 @@ def render_public_security(
 ) -> Columns:
     """Every column of ``hj_czrk`` for the selected people."""
     minimum = context.min_injected
-    died = _days(people, "death_date")
     changed = moments(rng, people.num_rows, context.since, context.as_of)
-    registered_death = moments(rng, people.num_rows, *_after(died, 30, context))
     return {
         "GMSFHM": inject(
             rng,
@@ -405,7 +415,7 @@ def render_public_security(
         **public_security_address(people, rng, context, log),
         "HH": concat(places.DISTRICT_CODE, pc.utf8_slice_codeunits(column(people, "household_key"), 1)),
         **public_security_death(people, rng, context, log),
-        "GXSJ": pc.if_else(column(people, "is_deceased"), registered_death, changed),
+        "GXSJ": _recorded_after_death(rng, people, context, changed, 30),
     }
 
 
@@ -504,7 +514,7 @@ def _grid_birth_dates(
     text = scatter(
         format_time(dates, "%Y/%m/%d"), chinese, format_time(dates.take(pa.array(chinese)), "%Y年%-m月%-d日")
     )
-    return scatter(text, picked["missing"], [None] * len(picked["missing"]))
+    return _without(text, picked["missing"])
 
 
 def render_grid(people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog) -> Columns:
@@ -524,12 +534,8 @@ def render_grid(people: pa.Table, rng: np.random.Generator, context: BuildContex
     return {
         "RYBH": _record_keys("RY", people, 10),
         "XM": names,
-        "XB": scatter(
-            recode(column(people, "gender"), {"M": "男", "F": "女"}), no_gender, [None] * len(no_gender)
-        ),
-        "ZJLX": scatter(
-            recode(column(people, "id_type"), GRID_DOCUMENT_CODES), no_type, [None] * len(no_type)
-        ),
+        "XB": _without(recode(column(people, "gender"), {"M": "男", "F": "女"}), no_gender),
+        "ZJLX": _without(recode(column(people, "id_type"), GRID_DOCUMENT_CODES), no_type),
         "ZJHM": inject(
             rng, column(people, "id_number"), "ZJHM", GRID_ID_ERRORS, ID_ERRORS, log, minimum=minimum
         ),
@@ -792,9 +798,7 @@ def render_social_security(
     """Every column of ``rs_cbry`` for the selected people."""
     minimum = context.min_injected
     people = _stale_contacts(people, rng, context, log)
-    died = _days(people, "death_date")
     handled = moments(rng, people.num_rows, context.since, context.as_of)
-    after_death = moments(rng, people.num_rows, *_after(died, 60, context))
     names = inject(
         rng, column(people, "name"), "AAC003", SOCIAL_SECURITY_NAME_ERRORS, NAME_ERRORS, log, minimum=minimum
     )
@@ -811,7 +815,7 @@ def render_social_security(
         **social_security_address(people, rng, context, log),
         **social_security_status(people, rng, context, log),
         "AIC162": _retirement_dates(people, context),
-        "AAE036": pc.if_else(column(people, "is_deceased"), after_death, handled),
+        "AAE036": _recorded_after_death(rng, people, context, handled, 60),
     }
 
 
@@ -854,9 +858,7 @@ def build_source(
     """
     persons = np.sort(system.select(population, rng, context))
     people = population.take(pa.array(persons, pa.int64()))
-    people = people.append_column(
-        "record_no", pa.array(context.first_record_no + rng.permutation(len(persons)))
-    )
+    people = people.append_column("record_no", pa.array(context.first_record_no + np.arange(len(persons))))
     is_repeat = np.zeros(len(persons), dtype=bool)
     is_repeat[1:] = persons[1:] == persons[:-1]
     people = people.append_column("is_repeat", pa.array(is_repeat))

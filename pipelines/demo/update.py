@@ -272,7 +272,11 @@ def revise_error_log(errors: pa.Table, rewritten: pa.Table, added: list[pa.Table
 
 
 ARRIVAL_SPEC = PopulationSpec(
-    twin_pair_rate=0.0, namesake_pair_rate=0.0, elderly_death_rate=0.0, death_rate=0.0
+    twin_pair_rate=0.0,
+    namesake_pair_rate=0.0,
+    elderly_death_rate=0.0,
+    death_rate=0.0,
+    min_foreign_households=0,
 )
 
 
