@@ -126,9 +126,17 @@ def _as_text(value: Any) -> str | None:
     return str(value)
 
 
+def _column_as_text(values: Sequence[Any]) -> pa.Array:
+    """A column as landing text; text columns take Arrow's C path, others are rendered value by value."""
+    try:
+        return pa.array(values, pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.array([_as_text(value) for value in values], pa.string())
+
+
 def _chunk_as_arrow(chunk: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.Table:
-    arrays = [pa.array([_as_text(row[i]) for row in chunk], pa.string()) for i in range(len(schema))]
-    return pa.Table.from_arrays(arrays, schema=schema)
+    columns = list(zip(*chunk, strict=True)) if chunk else [() for _ in schema]
+    return pa.Table.from_arrays([_column_as_text(column) for column in columns], schema=schema)
 
 
 def _stream_rows(
