@@ -66,11 +66,16 @@ def _conflict_rows(connection: duckdb.DuckDBPyConnection) -> list[dict[str, Any]
     """One row per record involved in a cross-source disagreement, naming the other values."""
     rows = []
     conflicts = connection.execute(
-        'select resident_id, field, "values" from resident_conflict order by resident_id, field'
+        'select resident_id, field, conflict_type, "values" from resident_conflict'
+        " order by resident_id, field, conflict_type"
     ).fetchall()
-    for resident_id, field, document in conflicts:
+    for resident_id, field, conflict_type, document in conflicts:
         values: dict[str, Any] = json.loads(document)
+        # Keys are ``source:record`` for disagreements between records; a resident-level
+        # conflict (golden birth date vs ID number) names fields instead and goes to no department.
         for key, value in values.items():
+            if ":" not in key:
+                continue
             source, record_id = key.split(":", 1)
             others = ", ".join(f"{k}={v}" for k, v in values.items() if k != key)
             rows.append(
@@ -79,7 +84,7 @@ def _conflict_rows(connection: duckdb.DuckDBPyConnection) -> list[dict[str, Any]
                     "source_record_id": record_id,
                     "batch_id": None,
                     "problem_kind": "conflict",
-                    "problem": f"{field}_disagrees_across_sources",
+                    "problem": conflict_type,
                     "column": field,
                     "value": value,
                     "detail": f"resident {resident_id}; other records: {others}",
