@@ -89,19 +89,25 @@ def _contract_paths(sources_dir: Path) -> list[Path]:
     return sorted(sources_dir.glob("*.yaml")) + sorted(sources_dir.glob("*.yml"))
 
 
+class ContractHeaderError(ValueError):
+    """A contract lacks what its DAG needs (name, title, owner), or two contracts share a name.
+
+    Raised while DAG files are parsed; the full validation of :mod:`pipelines.contracts` (which
+    needs the heavier canonical model) runs in the sync task.
+    """
+
+
 def _read_header(path: Path) -> SyncDagSpec:
     """Read the keys a DAG needs from a contract, naming the file and key when one is missing."""
-    from pipelines.contracts import ContractError
-
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as problem:
-        raise ContractError(f"{path}: cannot read contract: {problem}") from None
+        raise ContractHeaderError(f"{path}: cannot read contract: {problem}") from None
     if not isinstance(document, dict):
-        raise ContractError(f"{path}: a contract is a mapping of keys")
+        raise ContractHeaderError(f"{path}: a contract is a mapping of keys")
     missing = [key for key in ("name", "title", "owner") if not document.get(key)]
     if missing:
-        raise ContractError(f"{path}: key {missing[0]!r} is missing")
+        raise ContractHeaderError(f"{path}: key {missing[0]!r} is missing")
     schedule = document.get("schedule")
     return SyncDagSpec(
         source=str(document["name"]),
@@ -122,15 +128,13 @@ def sync_dag_specs(sources_dir: Path) -> list[SyncDagSpec]:
         The specs; empty when the folder holds no contract.
 
     Raises:
-        ContractError: A contract cannot be read, lacks name/title/owner, or repeats a name.
+        ContractHeaderError: A contract cannot be read, lacks name/title/owner, or repeats a name.
     """
-    from pipelines.contracts import ContractError
-
     specs = [_read_header(path) for path in _contract_paths(sources_dir)]
     names = [spec.source for spec in specs]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
-        raise ContractError(f"{sources_dir}: source name {repeated[0]!r} is used twice")
+        raise ContractHeaderError(f"{sources_dir}: source name {repeated[0]!r} is used twice")
     return sorted(specs, key=lambda spec: spec.source)
 
 

@@ -6,8 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.contracts import ContractError
-from pipelines.orchestration import safe_run_id, source_of_dag, sqlalchemy_url_from_connection, sync_dag_specs
+from pipelines.orchestration import (
+    ContractHeaderError,
+    safe_run_id,
+    source_of_dag,
+    sqlalchemy_url_from_connection,
+    sync_dag_specs,
+)
 from pipelines.settings import DEFAULT_SOURCES_DIR
 
 HEADER = "name: {name}\ntitle: T\nowner: O\nconnection: ${{X}}\ntable: t\nprimary_key: k\nfields: {{}}\n"
@@ -27,10 +32,10 @@ def test_a_contract_without_owner_or_with_a_repeated_name_is_refused(tmp_path: P
     """The error names the file and the key, or the repeated name."""
     (tmp_path / "a.yaml").write_text(HEADER.format(name="a"), encoding="utf-8")
     (tmp_path / "b.yaml").write_text(HEADER.format(name="a"), encoding="utf-8")
-    with pytest.raises(ContractError, match="source name 'a' is used twice"):
+    with pytest.raises(ContractHeaderError, match="source name 'a' is used twice"):
         sync_dag_specs(tmp_path)
     (tmp_path / "b.yaml").write_text("name: b\ntitle: T\n", encoding="utf-8")
-    with pytest.raises(ContractError, match=r"b\.yaml: key 'owner' is missing"):
+    with pytest.raises(ContractHeaderError, match=r"b\.yaml: key 'owner' is missing"):
         sync_dag_specs(tmp_path)
 
 
