@@ -684,6 +684,29 @@ def render_addresses(homes: Homes) -> AddressText:
     return AddressText(street, community_name, compound, full, lookup(geo.community_code, community))
 
 
+def home_columns(homes: Homes, text: AddressText | None = None) -> dict[str, pa.Array]:
+    """The population's home columns (street … room, address, division_code) for some homes.
+
+    Args:
+        homes: the flats.
+        text: their rendered addresses, if already at hand.
+
+    Returns:
+        Column name to values, one per home.
+    """
+    text = text or render_addresses(homes)
+    return {
+        "street": text.street,
+        "community": text.community,
+        "compound": text.compound,
+        "building": pa.array(homes.building, pa.int16()),
+        "unit": pa.array(homes.unit, pa.int16()),
+        "room": pa.array(homes.room, pa.int16()),
+        "address": text.full,
+        "division_code": text.division_code,
+    }
+
+
 def _registered_addresses(
     rng: np.random.Generator, households: Households, here: AddressText, spec: PopulationSpec
 ) -> tuple[pa.Array, pa.Array]:
@@ -787,14 +810,7 @@ def population_table(
         "gender": lookup(("F", "M"), people.male.astype(np.int64)),
         "birth_date": pa.array(people.birth.astype("datetime64[D]"), pa.date32()),
         "phone": draw_phones(rng, households, age, spec),
-        "street": here.street,
-        "community": here.community,
-        "compound": here.compound,
-        "building": pa.array(homes.building, pa.int16()),
-        "unit": pa.array(homes.unit, pa.int16()),
-        "room": pa.array(homes.room, pa.int16()),
-        "address": here.full,
-        "division_code": here.division_code,
+        **home_columns(homes, here),
         "registered_address": registered_address,
         "registered_division_code": registered_division,
         "is_deceased": pa.array(deceased),

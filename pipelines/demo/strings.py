@@ -1,13 +1,13 @@
 """Vectorised string building on Arrow arrays, so a million rows take seconds, not minutes.
 
-Rows that get a rare treatment (an error, an unusual format) are rewritten in Python with
-``map_at``; everything applied to whole columns stays in Arrow compute.
+Whole columns are built with Arrow compute; the few rows that get a rare treatment (an error, an
+unusual format) are rewritten in Python and put back with ``scatter``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -113,19 +113,20 @@ def scatter(column: pa.Array, index: np.ndarray, values: Any) -> pa.Array:
     return pc.replace_with_mask(column, pa.array(mask), replacements)
 
 
-def map_at(column: pa.Array, index: np.ndarray, transform: Callable[[Any], Any]) -> pa.Array:
-    """Rewrite some rows of a column with a Python function.
+def replace_rows(table: pa.Table, name: str, index: np.ndarray, values: Any) -> pa.Table:
+    """Replace the values of one column of a table at some rows.
 
     Args:
-        column: the array to change.
+        table: the table (left as it is; a new one is returned).
+        name: the column.
         index: distinct row positions.
-        transform: maps one old value to its new value.
+        values: the new values, aligned with ``index``.
 
     Returns:
-        The column with those rows rewritten.
+        The table with those cells replaced.
     """
-    old = column.take(pa.array(index, pa.int64())).to_pylist()
-    return scatter(column, index, [transform(value) for value in old])
+    position = table.schema.get_field_index(name)
+    return table.set_column(position, name, scatter(as_array(table.column(name)), index, values))
 
 
 def as_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:

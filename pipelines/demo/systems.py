@@ -30,8 +30,8 @@ import sqlalchemy as sa
 
 from pipelines.demo import places
 from pipelines.demo.errors import ID_ERRORS, MIN_INJECTED, NAME_ERRORS, PHONE_ERRORS, ErrorLog, inject
-from pipelines.demo.population import AS_OF, age_in_years, draw_homes, draw_mobiles, render_addresses
-from pipelines.demo.strings import as_array, concat, format_time, lookup, scatter, zero_pad
+from pipelines.demo.population import AS_OF, age_in_years, draw_homes, draw_mobiles, home_columns
+from pipelines.demo.strings import as_array, concat, format_time, lookup, replace_rows, scatter, zero_pad
 
 # -- coverage ----------------------------------------------------------------------------------------
 PUBLIC_SECURITY_COVERAGE = 0.97  # of registered residents, living or dead
@@ -746,20 +746,9 @@ def _stale_contacts(
     renumbered = _pick_rows(rng, rows, SOCIAL_SECURITY_STALE_CONTACT, context.min_injected)
     log.add("AAE006", "stale_address", moved)
     log.add("AAE005", "stale_phone", renumbered)
-    old_homes = draw_homes(rng, len(moved))
-    geography = render_addresses(old_homes)
-    replaced = {
-        "compound": geography.compound,
-        "building": pa.array(old_homes.building, pa.int16()),
-        "unit": pa.array(old_homes.unit, pa.int16()),
-        "room": pa.array(old_homes.room, pa.int16()),
-    }
-    for name, values in replaced.items():
-        people = people.set_column(
-            people.schema.get_field_index(name), name, scatter(column(people, name), moved, values)
-        )
-    phones = scatter(column(people, "phone"), renumbered, draw_mobiles(rng, len(renumbered)))
-    return people.set_column(people.schema.get_field_index("phone"), "phone", phones)
+    for name, values in home_columns(draw_homes(rng, len(moved))).items():
+        people = replace_rows(people, name, moved, values)
+    return replace_rows(people, "phone", renumbered, draw_mobiles(rng, len(renumbered)))
 
 
 def social_security_status(

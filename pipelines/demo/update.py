@@ -26,7 +26,7 @@ from pipelines.demo.population import (
     draw_homes,
     draw_mobiles,
     generate_population,
-    render_addresses,
+    home_columns,
 )
 from pipelines.demo.state import (
     ERRORS_FILE,
@@ -36,7 +36,7 @@ from pipelines.demo.state import (
     DemoUpdate,
     write_parquet,
 )
-from pipelines.demo.strings import concat, scatter
+from pipelines.demo.strings import concat, replace_rows
 from pipelines.demo.systems import (
     SYSTEMS,
     BuildContext,
@@ -105,11 +105,6 @@ def draw_changes(
     )
 
 
-def _set(table: pa.Table, name: str, rows: np.ndarray, values: object) -> pa.Table:
-    index = table.schema.get_field_index(name)
-    return table.set_column(index, name, scatter(column(table, name), rows, values))
-
-
 def live_the_day(
     rng: np.random.Generator, population: pa.Table, changes: LifeChanges, day: datetime.date
 ) -> pa.Table:
@@ -125,29 +120,18 @@ def live_the_day(
         The population as it is on ``day``.
     """
     movers = changes.address
-    homes = draw_homes(rng, len(movers))
-    text = render_addresses(homes)
-    new_home = {
-        "street": text.street,
-        "community": text.community,
-        "compound": text.compound,
-        "building": pa.array(homes.building, pa.int16()),
-        "unit": pa.array(homes.unit, pa.int16()),
-        "room": pa.array(homes.room, pa.int16()),
-        "address": text.full,
-        "division_code": text.division_code,
-    }
+    new_home = home_columns(draw_homes(rng, len(movers)))
     for name, values in new_home.items():
-        population = _set(population, name, movers, values)
+        population = replace_rows(population, name, movers, values)
     registration = np.isin(movers, changes.registered_address)
-    population = _set(population, "registered_address", movers[registration], text.full.filter(registration))
-    population = _set(
-        population, "registered_division_code", movers[registration], text.division_code.filter(registration)
-    )
-    population = _set(population, "phone", changes.phone, draw_mobiles(rng, len(changes.phone)))
-    population = _set(population, "is_deceased", changes.death, [True] * len(changes.death))
+    for name, source in (("registered_address", "address"), ("registered_division_code", "division_code")):
+        population = replace_rows(
+            population, name, movers[registration], new_home[source].filter(registration)
+        )
+    population = replace_rows(population, "phone", changes.phone, draw_mobiles(rng, len(changes.phone)))
+    population = replace_rows(population, "is_deceased", changes.death, [True] * len(changes.death))
     died = [day - datetime.timedelta(days=1)] * len(changes.death)
-    return _set(population, "death_date", changes.death, pa.array(died, pa.date32()))
+    return replace_rows(population, "death_date", changes.death, pa.array(died, pa.date32()))
 
 
 def records_of(
@@ -319,7 +303,8 @@ def next_day(out_dir: Path, fraction: float, seed: int | None, urls: dict[str, s
     """
     state = DemoState.load(out_dir)
     day = state.day + datetime.timedelta(days=1)
-    rng = np.random.default_rng([state.seed if seed is None else seed, day.toordinal()])
+    day_seed = [state.seed if seed is None else seed, day.toordinal()]
+    rng = np.random.default_rng(day_seed)
     population = pq.read_table(out_dir / POPULATION_FILE)
     truth = pq.read_table(out_dir / TRUTH_FILE)
     total = round(fraction * population.num_rows)
@@ -327,51 +312,52 @@ def next_day(out_dir: Path, fraction: float, seed: int | None, urls: dict[str, s
     population = live_the_day(rng, population, changes, day)
     newcomers = arrive(rng, population, state, round(total * ARRIVALS), day)
     context = BuildContext(as_of=day + datetime.timedelta(days=1), since=day, min_injected=0)
-    updated, inserted, cells, added, new_rows = {}, {}, [], [], []
+    refreshed, added = [], []
     for index, system in enumerate(SYSTEMS):
-        system_rng = np.random.default_rng([state.seed if seed is None else seed, day.toordinal(), index])
+        system_rng = np.random.default_rng([*day_seed, index])
         engine = sa.create_engine(urls[system.source])
         try:
             with engine.begin() as connection:
-                refreshed = refresh_records(
-                    connection, system, system_rng, context, population, truth, changes
+                refreshed.append(
+                    refresh_records(connection, system, system_rng, context, population, truth, changes)
                 )
                 first = replace(context, first_record_no=state.next_record_no[system.source])
-                new = build_source(system, newcomers, system_rng, first)
-                insert_rows(connection, sa_table(system), new.data)
+                added.append(build_source(system, newcomers, system_rng, first))
+                insert_rows(connection, sa_table(system), added[-1].data)
         finally:
             engine.dispose()
-        updated[system.source], inserted[system.source] = refreshed.updated, new.data.num_rows
-        cells.append(refreshed.cells)
-        added += [refreshed.errors, new.errors]
-        new_rows.append(new)
-    _save(out_dir, state, day, population, newcomers, truth, cells, added, new_rows)
-    return DemoUpdate(day, updated, inserted, arrivals=newcomers.num_rows, deaths=len(changes.death))
+    _save(out_dir, replace(state, day=day), population, newcomers, truth, refreshed, added)
+    return DemoUpdate(
+        day,
+        updated={s.source: r.updated for s, r in zip(SYSTEMS, refreshed, strict=True)},
+        inserted={new.system.source: new.data.num_rows for new in added},
+        arrivals=newcomers.num_rows,
+        deaths=len(changes.death),
+    )
 
 
 def _save(
     out_dir: Path,
     state: DemoState,
-    day: datetime.date,
     population: pa.Table,
     newcomers: pa.Table,
     truth: pa.Table,
-    cells: list[pa.Table],
-    added: list[pa.Table],
-    new_rows: list[SourceTable],
+    refreshed: list[Refreshed],
+    added: list[SourceTable],
 ) -> None:
-    errors = revise_error_log(pq.read_table(out_dir / ERRORS_FILE), _concat(cells, _CELL_SCHEMA), added)
+    """Write the day's truth, population, error log and counters (``state`` already has the new day)."""
+    rewritten = _concat([r.cells for r in refreshed], _CELL_SCHEMA)
+    new_errors = [r.errors for r in refreshed] + [new.errors for new in added]
+    errors = revise_error_log(pq.read_table(out_dir / ERRORS_FILE), rewritten, new_errors)
     write_parquet(errors, out_dir / ERRORS_FILE)
-    write_parquet(pa.concat_tables([truth, *(new.truth() for new in new_rows)]), out_dir / TRUTH_FILE)
+    write_parquet(pa.concat_tables([truth, *(new.truth() for new in added)]), out_dir / TRUTH_FILE)
     write_parquet(pa.concat_tables([population, newcomers]), out_dir / POPULATION_FILE)
+    households = newcomers.column("household_key")
     replace(
         state,
-        day=day,
         next_record_no={
-            new.system.source: state.next_record_no[new.system.source] + new.data.num_rows for new in new_rows
+            new.system.source: state.next_record_no[new.system.source] + new.data.num_rows for new in added
         },
         next_person_no=state.next_person_no + newcomers.num_rows,
-        next_household_no=int(newcomers.column("household_key")[-1].as_py()[1:]) + 1
-        if newcomers.num_rows
-        else state.next_household_no,
+        next_household_no=int(households[-1].as_py()[1:]) + 1 if len(households) else state.next_household_no,
     ).save(out_dir)
