@@ -14,14 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.canonical import FINDING_SCHEMA, QUARANTINE_SCHEMA, staged_field_name, staged_schema
 from pipelines.contracts import FieldMapping, SourceContract
 from pipelines.quality_rules import rule
 from pipelines.standardize.dates import parse_date
-from pipelines.standardize.id_number import IdNumber, normalize_id_number
+from pipelines.standardize.id_number import normalize_id_number
 from pipelines.standardize.names import name_pinyin, normalize_name
 from pipelines.standardize.phones import normalize_phone
 
@@ -66,7 +68,7 @@ class _Problems:
     ) -> pd.DataFrame:
         rows = mask.to_numpy(dtype=bool)
         reason = reasons if isinstance(reasons, str) else reasons[rows].astype(str).to_numpy()
-        value = self.raw[column][rows].to_numpy() if column in self.raw.columns else None
+        value = self.raw[column][rows].astype(object).to_numpy() if column in self.raw.columns else None
         return pd.DataFrame(
             {"at": mask.index[rows], "rule": rule_id, "column": column, "reason": reason, "value": value}
         )
@@ -87,7 +89,8 @@ class _Problems:
         if not frames:
             return schema.empty_table()
         problems = pd.concat(frames, ignore_index=True)
-        raw_rows = self.raw.loc[problems["at"]]
+        raw_rows = self.raw.loc[problems["at"]].astype(object)
+        raw_rows = raw_rows.where(raw_rows.notna(), None)
         problems["source_system"] = self.contract.name
         problems["source_record_id"] = raw_rows[self.contract.primary_key].to_numpy()
         problems["batch_id"] = self.batch_id
@@ -104,16 +107,21 @@ class _Problems:
 
 def _map_distinct(values: pd.Series, normalize: Callable[[Any], Any]) -> pd.Series:
     """Apply ``normalize`` once per distinct non-null value; nulls stay null."""
-    distinct = values.dropna().unique()
-    lookup = {value: normalize(value) for value in distinct}
-    return values.map(lookup, na_action="ignore").astype(object).where(values.notna(), None)
+    codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    results = np.empty(len(distinct) + 1, dtype=object)
+    results[:-1] = [normalize(value) for value in distinct]
+    results[-1] = None  # code -1 (a null) picks the last slot
+    return pd.Series(results[codes], index=values.index, dtype=object)
 
 
 def _source_values(raw: pd.DataFrame, mapping: FieldMapping) -> pd.Series:
-    """The raw text of a mapped field: its column, or the contract's constant."""
-    if mapping.column is not None:
-        return raw[mapping.column].str.strip().replace("", None)
-    return pd.Series([str(mapping.value)] * len(raw), index=raw.index, dtype=object)
+    """The raw text of a mapped field, trimmed, empty as null; or the contract's constant."""
+    if mapping.column is None:
+        return pd.Series([str(mapping.value)] * len(raw), index=raw.index, dtype=object)
+    trimmed = pc.utf8_trim_whitespace(pa.array(raw[mapping.column], pa.string(), from_pandas=True))
+    blank = pc.equal(trimmed, "")
+    text = pc.if_else(blank, pa.scalar(None, pa.string()), trimmed)
+    return pd.Series(text.to_numpy(zero_copy_only=False), index=raw.index, dtype=object)
 
 
 def _decode(field: str, raw: pd.DataFrame, mapping: FieldMapping, problems: _Problems) -> pd.Series:
@@ -121,16 +129,14 @@ def _decode(field: str, raw: pd.DataFrame, mapping: FieldMapping, problems: _Pro
     values = _source_values(raw, mapping)
     if mapping.codes is None:
         return values.astype(object)
-    decoded = values.map(mapping.codes, na_action="ignore").astype(object)
+    decoded = _map_distinct(values, mapping.codes.get)
     unlisted = values.notna() & decoded.isna()
-    listed = ", ".join(sorted(mapping.codes))
-    problems.report(
-        unlisted,
-        "unlisted_code",
-        mapping.column,
-        values.map(lambda v: f"{field}: code {v!r} is not one of {listed}", na_action="ignore"),
-    )
-    return decoded.where(~unlisted, None)
+    if unlisted.any():
+        listed = ", ".join(sorted(mapping.codes))
+        reasons = pd.Series(None, index=values.index, dtype=object)
+        reasons[unlisted] = [f"{field}: code {v!r} is not one of {listed}" for v in values[unlisted]]
+        problems.report(unlisted, "unlisted_code", mapping.column, reasons)
+    return decoded
 
 
 def _parse_dates(field: str, values: pd.Series, mapping: FieldMapping, problems: _Problems) -> pd.Series:
@@ -139,6 +145,15 @@ def _parse_dates(field: str, values: pd.Series, mapping: FieldMapping, problems:
     formats = ", ".join(mapping.format) or "the common formats"
     problems.report(unparsed, "unparseable_date", mapping.column, f"{field} fits none of {formats}")
     return parsed
+
+
+def _parse_timestamps(values: pd.Series) -> pd.Series:
+    """ISO-like timestamps in one vectorized pass; the rest one distinct value at a time."""
+    stamps = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    left = values.notna() & stamps.isna()
+    if left.any():
+        stamps[left] = pd.to_datetime(_map_distinct(values[left], _parse_timestamp))
+    return stamps
 
 
 def _parse_timestamp(value: Any) -> dt.datetime | None:
@@ -182,7 +197,7 @@ def _canonical_values(
         if field in DATE_FIELDS:
             decoded = _parse_dates(field, decoded, mapping, problems)
         elif field == "updated_at":
-            decoded = _map_distinct(decoded, _parse_timestamp)
+            decoded = _parse_timestamps(decoded)
         elif field == "deceased":
             decoded = _map_distinct(decoded, _parse_flag)
         elif field in _TEXT_NORMALIZERS:
@@ -198,37 +213,40 @@ def _identity_columns(
     raw_numbers = values.get("id_number")
     if raw_numbers is None:
         return {}
-    hints = values.get("id_type")
-    pairs = pd.Series(
-        list(zip(raw_numbers, hints if hints is not None else [None] * len(raw_numbers), strict=True)),
-        index=raw_numbers.index,
-    )
-    parsed: pd.Series = pairs.map(_cached_id_number())
-    status = parsed.map(lambda p: p.status)
+    hints = values.get("id_type", pd.Series(None, index=raw_numbers.index, dtype=object))
+    parsed = _parse_id_numbers(raw_numbers, hints)
     column = contract.fields["id_number"].column
-    reasons = parsed.map(lambda p: p.reason or p.status)
+    reasons = parsed["reason"].where(parsed["reason"].notna(), parsed["status"])
     for id_status, rule_id in _ID_STATUS_RULES.items():
-        problems.report(status == id_status, rule_id, column, reasons)
+        problems.report(parsed["status"] == id_status, rule_id, column, reasons)
     return {
-        "id_number": parsed.map(lambda p: p.value),
-        "id_type": parsed.map(lambda p: p.id_type),
-        "id_status": status,
-        "id_number_masked": parsed.map(lambda p: p.masked),
+        "id_number": parsed["value"],
+        "id_type": parsed["id_type"],
+        "id_status": parsed["status"],
+        "id_number_masked": parsed["masked"],
         "id_number_raw": raw_numbers,
-        "_id_birth_date": parsed.map(lambda p: p.birth_date),
-        "_id_gender": parsed.map(lambda p: p.gender),
+        "_id_birth_date": parsed["birth_date"],
+        "_id_gender": parsed["gender"],
     }
 
 
-def _cached_id_number() -> Callable[[tuple[Any, Any]], IdNumber]:
-    cache: dict[tuple[Any, Any], IdNumber] = {}
+_ID_NUMBER_PARTS = ("value", "id_type", "status", "masked", "birth_date", "gender", "reason")
 
-    def lookup(pair: tuple[Any, Any]) -> IdNumber:
-        if pair not in cache:
-            cache[pair] = normalize_id_number(pair[0], pair[1])
-        return cache[pair]
 
-    return lookup
+def _parse_id_numbers(numbers: pd.Series, hints: pd.Series) -> dict[str, pd.Series]:
+    """Normalize each distinct (number, type hint) pair once; one column per IdNumber attribute."""
+    keys = numbers.fillna("") + "\x1f" + hints.fillna("") if hints.notna().any() else numbers.fillna("")
+    codes, distinct = pd.factorize(keys)
+    parsed = []
+    for key in distinct:
+        number, _, hint = key.partition("\x1f")
+        parsed.append(normalize_id_number(number or None, hint or None))
+    columns = {}
+    for part in _ID_NUMBER_PARTS:
+        values = np.empty(len(parsed), dtype=object)
+        values[:] = [getattr(p, part) for p in parsed]
+        columns[part] = pd.Series(values[codes], index=numbers.index, dtype=object)
+    return columns
 
 
 def _name_columns(values: dict[str, pd.Series]) -> dict[str, pd.Series]:
@@ -284,9 +302,9 @@ def _check_birth_dates(
     births = staged.get("birth_date")
     if births is None:
         return
-    oldest = today.replace(year=today.year - 130)
-    implausible = births.map(lambda d: d > today or d < oldest, na_action="ignore")
-    implausible = implausible.fillna(False).astype(bool)
+    stamps = pd.to_datetime(births, errors="coerce")
+    oldest = pd.Timestamp(today.replace(year=today.year - 130))
+    implausible = (stamps > pd.Timestamp(today)) | (stamps < oldest)
     column = contract.fields["birth_date"].column
     problems.report(implausible, "implausible_birth_date", column, "birth date out of range")
 
@@ -299,7 +317,8 @@ def _reject_unusable(
     Returns:
         The mask of rows that stay.
     """
-    keys = problems.raw[contract.primary_key].str.strip().replace("", None)
+    keys = problems.raw[contract.primary_key].str.strip()
+    keys = keys.mask(keys == "")
     missing_key = keys.isna()
     problems.reject(missing_key, "missing_primary_key", contract.primary_key, "no primary key")
     repeated = keys.notna() & keys.duplicated(keep="first")
@@ -311,11 +330,18 @@ def _reject_unusable(
     return ~(missing_key | repeated | unidentifiable)
 
 
-def _attributes_json(contract: SourceContract, raw: pd.DataFrame) -> list[str | None]:
+def _attributes_json(contract: SourceContract, raw: pd.DataFrame) -> pd.Series | list[None]:
+    """The source-specific columns as one JSON object per row, each distinct value encoded once."""
     if not contract.attributes:
         return [None] * len(raw)
-    rows = raw[list(contract.attributes)].to_dict("records")
-    return [json.dumps(row, ensure_ascii=False) for row in rows]
+    parts = []
+    for column in contract.attributes:
+        encoded = _map_distinct(raw[column], lambda v: json.dumps(v, ensure_ascii=False)).fillna("null")
+        parts.append(json.dumps(column, ensure_ascii=False) + ": " + encoded)
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined + ", " + part
+    return "{" + joined + "}"
 
 
 def _record_hash(contract: SourceContract, raw: pd.DataFrame) -> pd.Series:
@@ -338,7 +364,7 @@ def standardize_batch(
     Returns:
         Staged records, quarantined rows and findings; every raw row is in records or quarantine.
     """
-    raw = raw.reset_index(drop=True).astype(object).where(raw.notna(), None)
+    raw = raw.reset_index(drop=True)
     problems = _Problems(contract, raw, batch_id)
     values = _canonical_values(contract, raw, problems)
     staged: dict[str, pd.Series] = dict(values)
