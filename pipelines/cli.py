@@ -71,6 +71,11 @@ def print_summary(summary: RunSummary, layout: WarehouseLayout) -> None:
     failed_checks = [c for c in summary.quality if not c["is_passed"]]
     if summary.quality:
         print(f"  quality checks: {len(summary.quality)} run, {len(failed_checks)} failed")
+    for check in failed_checks:
+        print(
+            f"    {check['severity']:<5} {check['source_system'] or 'warehouse'}: {check['check_id']}"
+            f" ({check['failed_rows']} of {check['checked_rows']} rows)"
+        )
     if summary.blocked:
         print(f"  BLOCKED: {summary.blocked}; the previous snapshot stays live")
     if summary.snapshot_id:
@@ -180,11 +185,33 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             f"  crosswalk vs ground truth: pairwise precision {score.precision:.4f}, "
             f"recall {score.recall:.4f}, F1 {score.f1:.4f}"
         )
+    report = _demo_report(layout, args.out / "report", settings) if summary.snapshot_id else None
+    gridsync = _command_name()
     print(f"\ndemo finished in {time.perf_counter() - started:.1f}s. Where to look:")
-    print(f"  source systems : {args.out / 'systems'}")
+    print(f"  source systems : {args.out / 'systems'} (SQLite; ground truth in truth.parquet)")
     print(f"  warehouse      : {current_snapshot(layout).database}")
-    print(f'  try            : gridsync query --warehouse {warehouse} "select * from resident limit 5"')
+    if report is not None:
+        print(f"  auditors' report: {report}")
+    print(f'  try            : {gridsync} query --warehouse {warehouse} "select * from resident limit 5"')
+    print(
+        f"                   {gridsync} query --warehouse {warehouse} --department social_security"
+        ' "select * from resident where is_deceased limit 5"'
+    )
     return 0 if summary.succeeded else 1
+
+
+def _demo_report(layout: WarehouseLayout, out: Path, settings: Settings) -> Path:
+    """Write the auditors' report of the demo's live snapshot; return the page."""
+    from pipelines.report.render import build_report
+
+    titles = {c.name: c.title for c in load_contracts(settings.sources_dir)}
+    return Path(build_report(layout, out, None, titles).report)
+
+
+def _command_name() -> str:
+    """How the user called gridsync (e.g. ``.venv/bin/gridsync``), for commands we suggest."""
+    called = Path(sys.argv[0])
+    return str(called) if called.name == "gridsync" and called.parent != Path() else "gridsync"
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
