@@ -2,8 +2,8 @@
 
 ``build_demo`` writes the public-security, grid, civil-affairs and social-security systems (SQLite
 files by default, or any SQLAlchemy URL), the ground truth of which records are the same person,
-the population itself and a log of every injected error. ``apply_next_day_update`` then plays one
-day of life on them (moves, new phones, deaths, arrivals) for incremental runs.
+the population itself and a log of every injected error and format variant. ``apply_next_day_update``
+then plays one day of life on them (moves, new phones, deaths, arrivals) for incremental runs.
 
 Files in ``out_dir``: ``<source>.sqlite`` (unless URLs are given), ``truth.parquet``
 (``source_system, source_record_id, person_key``), ``population.parquet``, ``injected_errors.parquet``

@@ -334,12 +334,16 @@ def pick_twin_pairs(
 
 
 def _han_names(
-    rng: np.random.Generator, male: np.ndarray, birth: np.ndarray, households: Households
+    rng: np.random.Generator,
+    male: np.ndarray,
+    birth: np.ndarray,
+    households: Households,
+    as_of: datetime.date,
 ) -> PersonNames:
     surnames = names.surname_catalog()
     family = rng.choice(len(surnames.text), households.count, p=surnames.probability)
     own = rng.choice(len(surnames.text), len(male), p=surnames.probability)
-    takes_family = households.is_head | (age_in_years(birth, AS_OF) < SURNAME_UNTIL_AGE)
+    takes_family = households.is_head | (age_in_years(birth, as_of) < SURNAME_UNTIL_AGE)
     surname = np.where(takes_family, family[households.of_person], own)
     modern = birth >= MODERN_NAMES_FROM
     given = np.empty(len(male), dtype=np.int64)
@@ -386,8 +390,11 @@ def draw_names(
     birth: np.ndarray,
     households: Households,
     documents: list[str],
+    as_of: datetime.date,
 ) -> PersonNames:
     """Draw names: Han names by sex and era, dotted minority names, foreign spellings.
+
+    Heads of household and members under ``SURNAME_UNTIL_AGE`` carry the household's surname.
 
     Args:
         rng: the population's random generator.
@@ -395,11 +402,12 @@ def draw_names(
         birth: birth date per person (naming fashions changed around 1980).
         households: membership, ethnicity and residency per person.
         documents: identity document type of each foreign resident, in person order.
+        as_of: the day ages are counted on.
 
     Returns:
         Name parts per person.
     """
-    han = _han_names(rng, male, birth, households)
+    han = _han_names(rng, male, birth, households, as_of)
     dotted = pa.array(np.isin(households.ethnicity, DOTTED_NAME_ETHNICITIES))
     no_pinyin = pa.nulls(len(male), pa.string())
     foreign = np.flatnonzero(households.residency == FOREIGN)
@@ -710,14 +718,13 @@ def home_columns(homes: Homes, text: AddressText | None = None) -> dict[str, pa.
 def _registered_addresses(
     rng: np.random.Generator, households: Households, here: AddressText, spec: PopulationSpec
 ) -> tuple[pa.Array, pa.Array]:
-    count = len(households.of_person)
-    elsewhere = render_addresses(draw_homes(rng, count))
-    moved = pa.array(rng.random(count) < spec.registered_elsewhere_share)
-    registered = pa.array(households.residency == REGISTERED)
-    none = pa.nulls(count, pa.string())
-    address = pc.if_else(moved, elsewhere.full, here.full)
-    division = pc.if_else(moved, elsewhere.division_code, here.division_code)
-    return pc.if_else(registered, address, none), pc.if_else(registered, division, none)
+    """Registered address and its division code: where registered residents live, or (人户分离) not."""
+    registered = households.residency == REGISTERED
+    moved = np.flatnonzero(registered & (rng.random(len(registered)) < spec.registered_elsewhere_share))
+    elsewhere = render_addresses(draw_homes(rng, len(moved)))
+    mask, none = pa.array(registered), pa.nulls(len(registered), pa.string())
+    address = pc.if_else(mask, scatter(here.full, moved, elsewhere.full), none)
+    return address, pc.if_else(mask, scatter(here.division_code, moved, elsewhere.division_code), none)
 
 
 def _pair_keys(keys: pa.Array, first: np.ndarray, second: np.ndarray) -> pa.Array:
@@ -745,8 +752,8 @@ def draw_people(rng: np.random.Generator, residents: int, spec: PopulationSpec) 
     foreign = np.flatnonzero(households.residency == FOREIGN)
     documents = list(_weighted_choice(rng, FOREIGN_DOCUMENTS, len(foreign)))
     if spec.min_foreign_households and len(foreign) >= len(FOREIGN_DOCUMENTS):
-        documents[: len(FOREIGN_DOCUMENTS)] = FOREIGN_DOCUMENTS
-    person_names = draw_names(rng, male, birth, households, documents)
+        documents[: len(FOREIGN_DOCUMENTS)] = list(FOREIGN_DOCUMENTS)
+    person_names = draw_names(rng, male, birth, households, documents, spec.as_of)
     twin_source = np.arange(residents)
     twin_source[younger] = older
     person_names = person_names.copy_rows(twin_source, surname_only=True)

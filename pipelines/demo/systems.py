@@ -100,7 +100,7 @@ CIVIL_AFFAIRS_NAME_ERRORS = {
     "homophone": 0.01,
     "inner_space": 0.01,
 }
-CIVIL_AFFAIRS_PHONE_ERRORS = {"missing": 0.03, "no_area_code": 0.30, "dashed": 0.10}
+CIVIL_AFFAIRS_PHONE_ERRORS = {"no_area_code": 0.30, "dashed": 0.10, "missing": 0.03}
 SOCIAL_SECURITY_ID_ERRORS = {
     "excel_scientific": 0.01,
     "excel_truncated": 0.005,

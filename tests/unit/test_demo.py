@@ -243,6 +243,10 @@ def _traditional(value: object) -> bool:
     return isinstance(value, str) and bool(set(value) & TRADITIONAL)
 
 
+def _padded(value: object) -> bool:
+    return isinstance(value, str) and value != value.strip()
+
+
 def _placeholder(value: object) -> bool:
     return value in {"000000000000000000", "111111111111111111", "123456789012345678", "无", "不详"}
 
@@ -272,6 +276,7 @@ ERROR_KINDS: list[tuple[str, str, str, Callable[[object], bool]]] = [
     ("grid", "XM", "traditional characters", _traditional),
     ("grid", "XM", "other middle dot", _matches(rf"{HAN}+[•.．・]{HAN}+")),
     ("grid", "XM", "dotted name run together", _dotted_name_run_together),
+    ("grid", "XM", "surrounding spaces", _padded),
     ("grid", "XB", "missing gender", lambda v: v is None),
     ("grid", "CSRQ", "YYYY/MM/DD", _matches(r"\d{4}/\d{2}/\d{2}")),
     ("grid", "CSRQ", "YYYY年M月D日", _matches(r"\d{4}年\d{1,2}月\d{1,2}日")),
@@ -285,9 +290,11 @@ ERROR_KINDS: list[tuple[str, str, str, Callable[[object], bool]]] = [
     ("grid", "LXDH", "landline in brackets", _matches(r"\(027\)\d{8}")),
     ("grid", "LXDH", "landline without area code", _matches(r"[568]\d{7}")),
     ("grid", "LXDH", "missing phone", lambda v: v is None),
+    ("grid", "LXDH", "full-width digits", _matches(r"[０-９\-]+")),
     ("grid", "XZZ", "abbreviated flat", _matches(rf"{HAN}+\d+-\d+-\d+")),
     ("grid", "RYLB", "migrant", lambda v: v == "流动"),
     ("public_security", "GMSFHM", "lowercase x", _matches(r"\d{17}x")),
+    ("public_security", "XM", "surrounding spaces", _padded),
     ("public_security", "SWBZ", "deceased", lambda v: v == "1"),
     ("public_security", "CSRQ", "YYYYMMDD", _matches(r"\d{8}")),
     ("civil_affairs", "XM", "traditional characters", _traditional),
@@ -297,6 +304,11 @@ ERROR_KINDS: list[tuple[str, str, str, Callable[[object], bool]]] = [
     ("civil_affairs", "XB", "M/F", lambda v: v in {"M", "F"}),
     ("civil_affairs", "CSRQ", "YYYY-MM-DD", _matches(r"\d{4}-\d{2}-\d{2}")),
     ("civil_affairs", "JZLB", "临时救助", lambda v: v == "临时救助"),
+    ("civil_affairs", "SFZJHM", "lowercase x", _matches(r"\d{17}x")),
+    ("civil_affairs", "SFZJHM", "surrounding spaces", _padded),
+    ("civil_affairs", "XM", "space inside", _matches(rf"{HAN}+[ \u3000]+{HAN}+")),
+    ("civil_affairs", "LXDH", "dashed mobile", _matches(r"1\d{2}-\d{4}-\d{4}")),
+    ("civil_affairs", "LXDH", "missing phone", lambda v: v is None),
     ("social_security", "AAC002", "Excel scientific notation", _matches(r"\d\.\d+E\+17")),
     ("social_security", "AAC002", "Excel lost digits", _lost_digits),
     ("social_security", "AAC002", "old 15-digit", _matches(r"\d{15}")),
@@ -307,6 +319,9 @@ ERROR_KINDS: list[tuple[str, str, str, Callable[[object], bool]]] = [
     ("social_security", "AAE005", "country code", _matches(r"(\+86 ?|0086 |86-|\(\+86\))1\d{10}")),
     ("social_security", "AAC008", "terminated", lambda v: v == "3"),
     ("social_security", "AIC162", "retired", _matches(r"\d{4}-\d{2}-\d{2}")),
+    ("social_security", "AAC003", "traditional characters", _traditional),
+    ("social_security", "AAE005", "dashed mobile", _matches(r"1\d{2}-\d{4}-\d{4}")),
+    ("social_security", "AAE005", "missing phone", lambda v: v is None),
 ]  # fmt: skip
 
 
@@ -373,6 +388,33 @@ def test_pinyin_names_spell_the_true_name(
             sorted(true.lower().split()),
             [true.lower().replace(" ", "")],
         )
+
+
+def test_grid_birth_dates_sometimes_disagree_with_the_id_number(sources: dict[str, pd.DataFrame]) -> None:
+    """A few grid birth dates are mistyped: a valid ID number says another day."""
+    grid = sources["grid"]
+    valid = grid[grid.ZJHM.map(lambda v: isinstance(v, str) and is_valid_citizen_id(v)) & grid.CSRQ.notna()]
+    written = pd.to_datetime(
+        valid.CSRQ.str.replace(r"(\d+)年(\d+)月(\d+)日", r"\1/\2/\3", regex=True), format="%Y/%m/%d"
+    )
+    encoded = pd.to_datetime(valid.ZJHM.str[6:14], format="%Y%m%d")
+    off = (written - encoded).dt.days
+    assert (off != 0).sum() >= 2
+    assert off[off != 0].abs().max() <= 3
+
+
+def test_social_security_keeps_old_contacts_and_dead_members(
+    sources: dict[str, pd.DataFrame], truth: pd.DataFrame, population: pd.DataFrame
+) -> None:
+    """Some insured have an address or phone they no longer use, and some deceased are still insured."""
+    rows = with_truth(sources["social_security"], "social_security", truth, population)
+    flat = rows.true_compound + rows.true_building.astype(str) + "栋"
+    moved = [not address.endswith(f"{b}室") or c not in address for address, b, c in zip(
+        rows.AAE006, rows.true_room.astype(str), flat, strict=True)]  # fmt: skip
+    digits = rows.AAE005.fillna("").str.replace(r"\D", "", regex=True).str[-11:]
+    renumbered = rows.AAE005.notna() & (digits != rows.true_phone.str.replace("-", "").str[-11:])
+    assert sum(moved) >= 2 and renumbered.sum() >= 2
+    assert ((rows.AAC008 == "1") & rows.true_is_deceased).sum() >= 1
 
 
 def test_grid_registers_some_people_twice(truth: pd.DataFrame) -> None:
