@@ -118,6 +118,7 @@ def build_demo(
         next_record_no={t.system.source: t.data.num_rows + 1 for t in tables},
         next_person_no=residents + 1,
         next_household_no=int(population.column("household_key")[-1].as_py()[1:]) + 1,
+        on_given_urls=tuple(sorted(urls or {})),
     ).save(out_dir)
     step("truth, population, error log and state saved")
     return DemoSystems(
@@ -163,5 +164,9 @@ def apply_next_day_update(
 
     Returns:
         What changed.
+
+    Raises:
+        FileNotFoundError: ``out_dir`` holds no demo.
+        ValueError: the demo was built on database URLs that are not given again.
     """
-    return next_day(out_dir, fraction, seed, source_urls(out_dir, urls))
+    return next_day(out_dir, fraction, seed, DemoState.load(out_dir).urls(out_dir, urls))

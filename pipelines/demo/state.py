@@ -54,6 +54,8 @@ class DemoState:
         next_record_no: next free record number per source.
         next_person_no: next free person key number.
         next_household_no: next free household key number.
+        on_given_urls: sources built on URLs the caller gave (not the default SQLite files); daily
+            updates need those URLs again.
     """
 
     seed: int
@@ -61,6 +63,7 @@ class DemoState:
     next_record_no: dict[str, int]
     next_person_no: int
     next_household_no: int
+    on_given_urls: tuple[str, ...] = ()
 
     def save(self, out_dir: Path) -> None:
         """Write the state to ``out_dir/demo.json``."""
@@ -78,7 +81,28 @@ class DemoState:
         if not path.exists():
             raise FileNotFoundError(f"{path}: no demo here; build one with build_demo first")
         document = json.loads(path.read_text(encoding="utf-8"))
-        return cls(**{**document, "day": datetime.date.fromisoformat(document["day"])})
+        day = datetime.date.fromisoformat(document["day"])
+        return cls(**{**document, "day": day, "on_given_urls": tuple(document.get("on_given_urls", ()))})
+
+    def urls(self, out_dir: Path, given: Mapping[str, str] | None) -> dict[str, str]:
+        """The database of each source, checking that sources built on given URLs get them again.
+
+        Args:
+            out_dir: the demo folder.
+            given: URLs passed for this update.
+
+        Returns:
+            A URL for each source.
+
+        Raises:
+            ValueError: a source was built on a given URL that is not given now.
+        """
+        missing = sorted(set(self.on_given_urls) - set(given or {}))
+        if missing:
+            raise ValueError(
+                f"{out_dir}: sources {missing} were built on database URLs; pass those urls again"
+            )
+        return source_urls(out_dir, given)
 
 
 @dataclass(frozen=True)

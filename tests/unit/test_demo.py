@@ -495,3 +495,18 @@ def test_next_day_changes_rows_in_place_and_adds_rows(tmp_path: Path) -> None:
     citizens = population.id_number[population.id_type == "cn_resident_id"]
     assert citizens.is_unique and citizens.map(is_valid_citizen_id).all()
     assert apply_next_day_update(tmp_path).day == datetime.date(2026, 11, 29)
+
+
+def test_next_day_needs_the_urls_the_demo_was_built_on(tmp_path: Path) -> None:
+    """A demo built on given database URLs is updated only when those URLs are given again."""
+    elsewhere = {"grid": f"sqlite:///{tmp_path / 'elsewhere-grid.sqlite'}"}
+    demo = build_demo(tmp_path / "demo", residents=300, seed=3, urls=elsewhere)
+    assert "grid" not in demo.sqlite_paths and demo.urls["grid"] == elsewhere["grid"]
+    with pytest.raises(ValueError, match=r"\['grid'\] were built on database URLs"):
+        apply_next_day_update(tmp_path / "demo")
+    update = apply_next_day_update(tmp_path / "demo", urls=elsewhere)
+    with sqlite3.connect(tmp_path / "elsewhere-grid.sqlite") as connection:
+        rows = connection.execute("select count(*) from wg_syrk").fetchone()[0]
+    assert rows == demo.row_counts["grid"] + update.inserted["grid"]
+    assert update.day == datetime.date(2026, 11, 28)
+    assert not (tmp_path / "demo" / "grid.sqlite").exists()
