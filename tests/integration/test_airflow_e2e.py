@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -206,5 +207,11 @@ def test_triggered_syncs_lead_to_an_asset_scheduled_publish(
     assert residents is not None and links is not None
     assert 0 < residents.num_rows < links.num_rows
     assert sorted(set(links.column("source_system").to_pylist())) == SOURCES
+    if setup.executor == "celery":  # the tasks really went through the broker to the worker
+        run_id = urllib.parse.quote(publishes[0]["dag_run_id"])
+        tis = api.call("GET", f"/dags/{PUBLISH_DAG}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        assert {ti["queue"] for ti in tis} == {setup.queue}
+        worker_log = next(c.log_path for c in started if c.name == "celery-worker").read_text()
+        assert "execute_workload" in worker_log and "succeeded" in worker_log
     summaries = [json.loads(p.read_text()) for p in layout.runs.glob("airflow-*.json")]
     assert any(s["published"] and sorted(s["sources"]) == SOURCES for s in summaries)
