@@ -43,6 +43,9 @@ typecheck: $(SYNCED) ## mypy on pipelines/
 
 check: lint typecheck test ## everything CI checks
 
+airflow: $(SYNCED) ## run Airflow locally on http://127.0.0.1:8080 (PostgreSQL metadata, DAGs from dags/); Ctrl-C stops it
+	$(VENV)/bin/gridsync airflow
+
 bench: $(SYNCED) ## run the flow at 100,000 and 1,000,000 residents and print time and memory
 	$(VENV)/bin/python scripts/benchmark.py --residents 100000 1000000
 
