@@ -328,6 +328,9 @@ def run_local(setup: AirflowSetup, base_env: Mapping[str, str], say: Callable[[s
     Returns:
         0 after a clean stop; 1 when a component failed.
     """
+    # Ctrl-C, and SIGTERM from a service manager, both end in the ``finally`` that stops everything.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     env = airflow_environment(setup, base_env)
     if ensure_database(setup.database_url):
         say(f"created the metadata database {sa.make_url(setup.database_url).database}")
