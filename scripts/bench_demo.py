@@ -3,7 +3,7 @@
 Usage: ``.venv/bin/python scripts/bench_demo.py [--residents 20000 1000000] [--out DIR]``.
 Each size runs in a fresh folder (under a temporary directory unless ``--out`` is given) and
 prints the wall time of each step, the rows per source, the total wall and CPU time (CPU time
-says more on a busy machine) and the process's peak memory so far.
+says more on a busy machine), the process's peak memory so far, and the time of one next-day update.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipelines.demo import build_demo
+from pipelines.demo import apply_next_day_update, build_demo
 
 
 def bench(residents: int, out_dir: Path) -> None:
@@ -27,6 +27,10 @@ def bench(residents: int, out_dir: Path) -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"  rows: {demo.row_counts} = {rows:,}")
     print(f"  total {elapsed:.1f}s wall, {cpu:.1f}s CPU; peak memory so far {peak_mb:,.0f} MB")
+    started = time.perf_counter()
+    update = apply_next_day_update(out_dir)
+    changed = sum(update.updated.values()) + sum(update.inserted.values())
+    print(f"  next-day update: {changed:,} rows changed or added in {time.perf_counter() - started:.1f}s")
 
 
 def main() -> None:

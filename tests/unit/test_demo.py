@@ -510,3 +510,13 @@ def test_next_day_needs_the_urls_the_demo_was_built_on(tmp_path: Path) -> None:
     assert rows == demo.row_counts["grid"] + update.inserted["grid"]
     assert update.day == datetime.date(2026, 11, 28)
     assert not (tmp_path / "demo" / "grid.sqlite").exists()
+
+
+def test_all_sources_can_share_one_database(tmp_path: Path) -> None:
+    """Four tables given one SQLite URL land side by side in that one file."""
+    shared = f"sqlite:///{tmp_path / 'all.sqlite'}"
+    demo = build_demo(tmp_path / "demo", residents=300, seed=5, urls=dict.fromkeys(TABLES, shared))
+    with sqlite3.connect(tmp_path / "all.sqlite") as connection:
+        counts = {s: connection.execute(f"select count(*) from {t}").fetchone()[0] for s, t in TABLES.items()}
+    assert counts == demo.row_counts
+    assert not demo.sqlite_paths
