@@ -58,15 +58,25 @@ def metadata_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         drop_database(url)
 
 
-@pytest.fixture
-def metadata_url(metadata_template: str) -> Iterator[str]:
-    """URL of this test's own metadata database, a copy of the template, dropped afterwards."""
+def _metadata_copy(template: str) -> Iterator[str]:
     url = f"{POSTGRES_SERVER}/gridsync_airflow_{uuid.uuid4().hex[:12]}"
-    ensure_database(url, template=metadata_template)
+    ensure_database(url, template=template)
     try:
         yield url
     finally:
         drop_database(url)
+
+
+@pytest.fixture
+def metadata_url(metadata_template: str) -> Iterator[str]:
+    """URL of this test's own metadata database, a copy of the template, dropped afterwards."""
+    yield from _metadata_copy(metadata_template)
+
+
+@pytest.fixture(scope="module")
+def module_metadata_url(metadata_template: str) -> Iterator[str]:
+    """Like ``metadata_url``, for a module whose tests check the outcome of the same runs."""
+    yield from _metadata_copy(metadata_template)
 
 
 @dataclass
@@ -164,8 +174,10 @@ def grid_by_connection(sources: Path, conn_id: str) -> Path:
     return sources
 
 
-@pytest.fixture
-def demo_dag_runs(tmp_path: Path, metadata_url: str, demo_systems: dict[str, str]) -> DagRuns:
+@pytest.fixture(scope="module")
+def demo_dag_runs(
+    tmp_path_factory: pytest.TempPathFactory, module_metadata_url: str, demo_systems: dict[str, str]
+) -> DagRuns:
     """DAG runs over the demo systems, ``grid`` through the Airflow connection ``gridsync_grid``.
 
     The connection carries a password (PostgreSQL here trusts local users, so it is not checked):
@@ -181,6 +193,7 @@ def demo_dag_runs(tmp_path: Path, metadata_url: str, demo_systems: dict[str, str
     }
     env = {k: v for k, v in demo_systems.items() if k != "GRID_URL"}
     env["AIRFLOW_CONN_GRIDSYNC_GRID"] = json.dumps(connection)
+    tmp_path = tmp_path_factory.mktemp("demo-dag-runs")
     return make_dag_runs(
-        tmp_path, metadata_url, grid_by_connection(tmp_path / "sources", "gridsync_grid"), env
+        tmp_path, module_metadata_url, grid_by_connection(tmp_path / "sources", "gridsync_grid"), env
     )

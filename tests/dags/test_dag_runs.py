@@ -1,9 +1,13 @@
-"""dag.test() runs of the sync and publish DAGs against the demo systems change the warehouse as expected."""
+"""dag.test() runs of the sync and publish DAGs against the demo systems change the warehouse as expected.
+
+The runs happen once per module (``runs``); each test checks one aspect of their outcome.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import SECRET, DagRuns
@@ -23,23 +27,27 @@ def _sync(source: str) -> dict[str, str]:
     return {"dag_id": f"gridsync_sync_{source}"}
 
 
-def _files_containing(root: Path, secret: bytes) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file() and secret in p.read_bytes()]
+@pytest.fixture(scope="module")
+def runs(demo_dag_runs: DagRuns) -> list[dict[str, Any]]:
+    """Sync all four, publish, then sync public_security and publish again (a rerun)."""
+    return demo_dag_runs.run(*(_sync(s) for s in SOURCES), PUBLISH, _sync("public_security"), PUBLISH)
 
 
-def test_sync_dags_stage_the_publish_dag_publishes_and_reruns_change_nothing(demo_dag_runs: DagRuns) -> None:
-    """Syncs stage, never publish; publish makes all four live; rerunning both adds no batch or snapshot."""
-    runs = demo_dag_runs.run(*(_sync(s) for s in SOURCES), PUBLISH, _sync("public_security"), PUBLISH)
+def test_every_run_and_task_succeeds(runs: list[dict[str, Any]]) -> None:
+    """Four syncs (grid through an Airflow connection), a publish, and both again all succeed."""
     assert [r["state"] for r in runs] == ["success"] * 7, runs
-    assert all(t["state"] == "success" for r in runs for t in r["tasks"].values())
-    synced, published, resynced, republished = runs[3], runs[4], runs[5], runs[6]
+    assert [sorted(r["tasks"]) for r in runs[:4]] == [["extract", "stage"]] * 4
+    assert all(t == {"state": "success", "try_number": 1} for r in runs for t in r["tasks"].values())
 
-    assert synced["warehouse"]["current"] is None, "a sync must not publish"
-    assert {s: len(b) for s, b in synced["warehouse"]["landing"].items()} == dict.fromkeys(SOURCES, 1)
-    assert published["warehouse"]["current"] is not None
-    assert resynced["warehouse"]["landing"] == synced["warehouse"]["landing"], "unchanged source: no batch"
-    assert republished["warehouse"]["current"] == published["warehouse"]["current"], "nothing new"
 
+def test_syncs_stage_and_only_the_publish_makes_a_snapshot_live(
+    runs: list[dict[str, Any]], demo_dag_runs: DagRuns
+) -> None:
+    """After the syncs nothing is live; after the publish all four sources' records are."""
+    synced, published = runs[3]["warehouse"], runs[4]["warehouse"]
+    assert synced["current"] is None, "a sync must not publish"
+    assert {s: len(b) for s, b in synced["landing"].items()} == dict.fromkeys(SOURCES, 1)
+    assert published["current"] is not None
     layout = WarehouseLayout(demo_dag_runs.warehouse)
     batches = read_published(layout, "load_batch")
     assert batches is not None and sorted(batches.column("source_system").to_pylist()) == SOURCES
@@ -48,19 +56,34 @@ def test_sync_dags_stage_the_publish_dag_publishes_and_reruns_change_nothing(dem
     residents = read_published(layout, "resident")
     assert links is not None and links.num_rows == staged
     assert residents is not None and 0 < residents.num_rows < staged
-    first = json.loads((layout.runs / f"{safe_run_id(published['run_id'])}.json").read_text())
-    second = json.loads((layout.runs / f"{safe_run_id(republished['run_id'])}.json").read_text())
-    assert (first["published"], second["published"]) == (True, False)
-    assert first["sources"] == second["sources"] and sorted(first["sources"]) == SOURCES
 
 
-def test_the_grid_connection_password_appears_in_no_file_log_or_xcom(demo_dag_runs: DagRuns) -> None:
-    """Grid is read through an Airflow connection whose password is nowhere in warehouse, logs or XComs."""
-    runs = demo_dag_runs.run(_sync("grid"))
-    assert runs[0]["state"] == "success" and runs[0]["warehouse"]["landing"]["grid"], runs
+def test_rerunning_a_sync_and_the_publish_adds_no_batch_and_no_snapshot(
+    runs: list[dict[str, Any]], demo_dag_runs: DagRuns
+) -> None:
+    """An unchanged source lands nothing; a publish with nothing new keeps the live snapshot."""
+    assert runs[5]["warehouse"]["landing"] == runs[3]["warehouse"]["landing"]
+    assert runs[6]["warehouse"]["current"] == runs[4]["warehouse"]["current"]
+    summaries = [
+        json.loads((demo_dag_runs.warehouse / "runs" / f"{safe_run_id(r['run_id'])}.json").read_text())
+        for r in (runs[4], runs[6])
+    ]
+    assert [s["published"] for s in summaries] == [True, False]
+    assert summaries[0]["sources"] == summaries[1]["sources"] and sorted(summaries[0]["sources"]) == SOURCES
+
+
+def _files_containing(root: Path, secret: bytes) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and secret in p.read_bytes()]
+
+
+def test_the_grid_connection_password_appears_in_no_file_log_or_xcom(
+    runs: list[dict[str, Any]], demo_dag_runs: DagRuns
+) -> None:
+    """Grid was read through an Airflow connection whose password is nowhere in warehouse, logs or XComs."""
+    assert runs[1]["dag_id"] == "gridsync_sync_grid" and runs[1]["warehouse"]["landing"]["grid"]
     secret = SECRET.encode()
     assert _files_containing(demo_dag_runs.warehouse, secret) == []
     assert _files_containing(demo_dag_runs.setup.home, secret) == []
     assert SECRET not in demo_dag_runs.output
-    xcoms = demo_dag_runs.xcom_values()
-    assert len(xcoms) == 2 and not [x for x in xcoms if SECRET in x]
+    xcoms = demo_dag_runs.xcom_values()  # one return value per task run
+    assert len(xcoms) == 4 * 2 + 1 + 2 + 1 and not [x for x in xcoms if SECRET in x]
