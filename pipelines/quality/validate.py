@@ -171,7 +171,9 @@ class Validator:
 
         self.run_id, self.now = run_id, now
         # Its INFO lines (a temporary docs folder per context) are noise in a run's output.
-        logging.getLogger("great_expectations").setLevel(logging.WARNING)
+        # GE sets INFO on some of its own loggers, so the parent's level is not enough.
+        for name in ("great_expectations", "great_expectations.data_context.types.base"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
         self.datasource = self.context.data_sources.add_pandas("gridsync")
