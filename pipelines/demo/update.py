@@ -9,7 +9,7 @@ population, the error log and ``demo.json`` follow.
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -134,29 +134,40 @@ def live_the_day(
     return replace_rows(population, "death_date", changes.death, pa.array(died, pa.date32()))
 
 
-def records_of(
-    truth: pa.Table, source: str, population: pa.Table, persons: np.ndarray
-) -> tuple[pa.Array, np.ndarray]:
-    """A source's records of some people.
+def records_of_changed_people(truth: pa.Table, population: pa.Table, changes: LifeChanges) -> pa.Table:
+    """The truth rows of everyone whose life changed, with the population position of each person.
 
     Args:
         truth: the ground truth.
-        source: the source system.
         population: the residents.
+        changes: who is concerned by which change.
+
+    Returns:
+        ``source_system, source_record_id, person_key, position`` rows.
+    """
+    changed = np.unique(np.concatenate([changes.of_kind(kind.name) for kind in fields(changes)]))
+    keys = column(population, "person_key").take(pa.array(changed, pa.int64()))
+    rows = truth.filter(pc.is_in(truth.column("person_key"), value_set=keys))
+    found = np.asarray(pc.index_in(rows.column("person_key"), value_set=keys), dtype=np.int64)
+    return rows.append_column("position", pa.array(changed[found]))
+
+
+def records_of(changed: pa.Table, source: str, persons: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """A source's records of some of the people whose lives changed.
+
+    Args:
+        changed: ``records_of_changed_people``.
+        source: the source system.
         persons: population positions of the people.
 
     Returns:
         The records' keys, and the population position of each record's person.
     """
-    keys = column(population, "person_key")
-    mine = truth.filter(
-        pc.and_(
-            pc.equal(truth.column("source_system"), source),
-            pc.is_in(truth.column("person_key"), value_set=keys.take(pa.array(persons, pa.int64()))),
-        )
+    position = changed.column("position").to_numpy()
+    mine = changed.filter(
+        pc.and_(pc.equal(changed.column("source_system"), source), pa.array(np.isin(position, persons)))
     )
-    positions = pc.index_in(mine.column("person_key"), value_set=keys)
-    return column(mine, "source_record_id"), np.asarray(positions, dtype=np.int64)
+    return column(mine, "source_record_id"), mine.column("position").to_numpy()
 
 
 @dataclass(frozen=True)
@@ -180,7 +191,7 @@ def refresh_records(
     rng: np.random.Generator,
     context: BuildContext,
     population: pa.Table,
-    truth: pa.Table,
+    changed: pa.Table,
     changes: LifeChanges,
 ) -> Refreshed:
     """Rewrite the records of the people whose lives changed, where the department heard of it.
@@ -191,7 +202,7 @@ def refresh_records(
         rng: the day's random generator.
         context: the day.
         population: the residents as they are now.
-        truth: the ground truth.
+        changed: ``records_of_changed_people``.
         changes: who is concerned by which change.
 
     Returns:
@@ -199,7 +210,7 @@ def refresh_records(
     """
     updated, cells, errors = 0, [], []
     for kind, refresh in system.refresh.items():
-        record_ids, persons = records_of(truth, system.source, population, changes.of_kind(kind))
+        record_ids, persons = records_of(changed, system.source, changes.of_kind(kind))
         heard = np.flatnonzero(rng.random(len(persons)) < refresh.same_day)
         record_ids = record_ids.take(pa.array(heard, pa.int64()))
         people = population.take(pa.array(persons[heard], pa.int64()))
@@ -311,6 +322,7 @@ def next_day(out_dir: Path, fraction: float, seed: int | None, urls: dict[str, s
     changes = draw_changes(rng, population, total, day)
     population = live_the_day(rng, population, changes, day)
     newcomers = arrive(rng, population, state, round(total * ARRIVALS), day)
+    changed = records_of_changed_people(truth, population, changes)
     context = BuildContext(as_of=day + datetime.timedelta(days=1), since=day, min_injected=0)
     refreshed, added = [], []
     for index, system in enumerate(SYSTEMS):
@@ -319,7 +331,7 @@ def next_day(out_dir: Path, fraction: float, seed: int | None, urls: dict[str, s
         try:
             with engine.begin() as connection:
                 refreshed.append(
-                    refresh_records(connection, system, system_rng, context, population, truth, changes)
+                    refresh_records(connection, system, system_rng, context, population, changed, changes)
                 )
                 first = replace(context, first_record_no=state.next_record_no[system.source])
                 added.append(build_source(system, newcomers, system_rng, first))
