@@ -31,7 +31,8 @@ def test_parallel_parts_equal_inline_parts(tmp_path: Path, monkeypatch: pytest.M
     connection = sqlite3.connect(database)
     connection.execute("create table people (pid text, idno text, nm text, tel text)")
     rows = [
-        (f"{i:04d}", "11010519491231002x" if i % 3 else "bad", "張" + chr(0x4E00 + i), "138 1234 5678") for i in range(400)
+        (f"{i:04d}", "11010519491231002x" if i % 3 else "bad", "張" + chr(0x4E00 + i), "138 1234 5678")
+        for i in range(400)
     ]
     connection.executemany("insert into people values (?,?,?,?)", rows)
     connection.commit()
