@@ -15,25 +15,55 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+import psutil
 
 PYTHON = sys.executable
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class TreeMemory:
+    """Samples the summed resident memory of a process and all its descendants (worker pools too)."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        self.root, self.interval, self.peak = psutil.Process(pid), interval, 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                processes = [self.root, *self.root.children(recursive=True)]
+                total = sum(p.memory_info().rss for p in processes if p.is_running())
+            except psutil.Error:
+                continue
+            self.peak = max(self.peak, total)
+
+    def stop(self) -> float:
+        """Stop sampling; return the peak in MiB."""
+        self.stopped.set()
+        self.thread.join()
+        return self.peak / 2**20
+
+
 def run_child(arguments: list[str], environ: dict[str, str]) -> tuple[float, float, str]:
-    """Run a child process; return its wall seconds, peak RSS in MiB, and its stdout."""
+    """Run a child process; return its wall seconds, peak RSS of its process tree in MiB, stdout."""
     started = time.perf_counter()
     child = subprocess.Popen(arguments, env=environ, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    memory = TreeMemory(child.pid)
     assert child.stdout is not None
     output = child.stdout.read()
     _, status, usage = os.wait4(child.pid, 0)
+    peak = max(memory.stop(), usage.ru_maxrss / 1024)
     child.returncode = os.waitstatus_to_exitcode(status)
     elapsed = time.perf_counter() - started
     if child.returncode != 0:
         raise SystemExit(f"benchmark: {' '.join(arguments[:4])} failed ({child.returncode}):\n{output}")
-    return elapsed, usage.ru_maxrss / 1024, output
+    return elapsed, peak, output
 
 
 def build_systems(folder: Path, residents: int) -> tuple[float, float, dict[str, str]]:
@@ -75,7 +105,7 @@ def score(warehouse: Path, truth: Path) -> dict[str, object]:
 def report_run(label: str, seconds: float, peak: float, summary: dict[str, object]) -> None:
     steps = summary["step_seconds"]
     assert isinstance(steps, dict)
-    print(f"  {label}: {seconds:.1f}s wall, peak RSS {peak:.0f} MiB")
+    print(f"  {label}: {seconds:.1f}s wall, peak RSS of the process tree {peak:.0f} MiB")
     for step, step_seconds in steps.items():
         print(f"      {step:<28}{step_seconds:8.1f}s")
     rows = sum(s["batch"]["row_count"] for s in summary["syncs"])  # type: ignore[index,union-attr]
