@@ -101,7 +101,7 @@ def describe_url(url: str) -> str:
 
 def _source_select(contract: SourceContract, watermark: str | None) -> sa.Select[Any]:
     """The SELECT of a contract's columns, past the watermark, ordered for a stable checksum."""
-    columns = [sa.column(name) for name in contract.source_columns]
+    columns: list[sa.ColumnClause[Any]] = [sa.column(name) for name in contract.source_columns]
     if contract.table is not None:
         relation: sa.FromClause = sa.table(contract.table, *columns)
     else:
@@ -190,7 +190,7 @@ def extract_source(
     try:
         return _land_batch(contract, layout, url, watermark)
     except SQLAlchemyError as failure:
-        reason = str(failure.orig if getattr(failure, "orig", None) else failure).splitlines()[0]
+        reason = str(getattr(failure, "orig", None) or failure).splitlines()[0]
         raise ExtractError(
             f"source {contract.name}: cannot read {contract.relation} at {describe_url(url)}: {reason}"
         ) from None

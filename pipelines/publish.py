@@ -138,7 +138,13 @@ def publish_snapshot(
     write_json_atomically(layout.current_pointer, {"snapshot_id": snapshot_id})
     log.info("published snapshot %s", snapshot_id)
     _retire_old_snapshots(layout)
-    return Snapshot(**{**manifest, "folder": final})
+    return Snapshot(
+        snapshot_id=snapshot_id,
+        run_id=run_id,
+        folder=final,
+        table_rows=table_rows,
+        created_at=created_at.isoformat(),
+    )
 
 
 def _retire_old_snapshots(layout: WarehouseLayout) -> None:
