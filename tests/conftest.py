@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NoReturn
 
 import pytest
@@ -21,11 +21,18 @@ CONNECT_TIMEOUT_SECONDS = 5
 
 
 def _unavailable(server: str, problem: Exception) -> NoReturn:
+    """Skip with the reason a server cannot be used; fail instead when services are required."""
     first_line = (str(problem).strip().splitlines() or [type(problem).__name__])[0]
     reason = f"{server} is not usable: {first_line}"
     if os.environ.get("GRIDSYNC_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{reason} (GRIDSYNC_REQUIRE_SERVICES=1, so this is a failure)")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def service_unavailable() -> Callable[[str, Exception], NoReturn]:
+    """The skip-or-fail reaction to an unusable server, for fixtures that reach servers themselves."""
+    return _unavailable
 
 
 def _fresh_database(server: str, admin_url: str, create: str, drop: str, url: str) -> Iterator[str]:

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -35,21 +35,16 @@ RUNNER = Path(__file__).with_name("dag_runner.py")
 DEMO_RESIDENTS = 300
 
 
-def _unavailable(problem: Exception) -> NoReturn:
-    reason = f"PostgreSQL at 127.0.0.1:5432 is not usable: {str(problem).strip().splitlines()[0]}"
-    if os.environ.get("GRIDSYNC_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} (GRIDSYNC_REQUIRE_SERVICES=1, so this is a failure)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
-def metadata_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def metadata_template(
+    tmp_path_factory: pytest.TempPathFactory, service_unavailable: Callable[[str, Exception], NoReturn]
+) -> Iterator[str]:
     """Name of a metadata database migrated once for the session (dropped at its end)."""
     url = f"{POSTGRES_SERVER}/gridsync_airflow_template_{uuid.uuid4().hex[:12]}"
     try:
         ensure_database(url)
     except sa.exc.DBAPIError as problem:
-        _unavailable(problem)
+        service_unavailable("PostgreSQL at 127.0.0.1:5432", problem)
     try:
         setup = AirflowSetup(home=tmp_path_factory.mktemp("airflow-template"), database_url=url)
         airflow_command(airflow_environment(setup, dict(os.environ)), "db", "migrate")

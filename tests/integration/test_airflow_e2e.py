@@ -14,7 +14,7 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -47,20 +47,16 @@ PUBLISH_DAG = "gridsync_publish"
 RUN_TIMEOUT_SECONDS = 300
 
 
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("GRIDSYNC_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} (GRIDSYNC_REQUIRE_SERVICES=1, so this is a failure)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def template(
+    tmp_path_factory: pytest.TempPathFactory, service_unavailable: Callable[[str, Exception], NoReturn]
+) -> Iterator[str]:
     """A metadata database migrated once for this module, copied by each test."""
     url = f"{POSTGRES_SERVER}/gridsync_airflow_e2e_template_{uuid.uuid4().hex[:12]}"
     try:
         ensure_database(url)
     except sa.exc.DBAPIError as problem:
-        _unavailable(f"PostgreSQL at 127.0.0.1:5432 is not usable: {str(problem).splitlines()[0]}")
+        service_unavailable("PostgreSQL at 127.0.0.1:5432", problem)
     try:
         setup = AirflowSetup(home=tmp_path_factory.mktemp("e2e-template"), database_url=url)
         airflow_command(airflow_environment(setup, dict(os.environ)), "db", "migrate")
@@ -120,6 +116,7 @@ def airflow(
     template: str,
     demo_env: dict[str, str],
     manual_sources: Path,
+    service_unavailable: Callable[[str, Exception], NoReturn],
 ) -> Iterator[tuple[AirflowSetup, list[Component]]]:
     """Airflow started on free ports with its own home, metadata database and warehouse; stopped after."""
     executor = request.param
@@ -127,7 +124,7 @@ def airflow(
         try:
             socket.create_connection(REDIS, timeout=5).close()
         except OSError as problem:
-            _unavailable(f"Redis at 127.0.0.1:6379 is not reachable: {problem}")
+            service_unavailable("Redis at 127.0.0.1:6379", problem)
     database_url = f"{POSTGRES_SERVER}/gridsync_airflow_{uuid.uuid4().hex[:12]}"
     ensure_database(database_url, template=template)
     setup = AirflowSetup(
