@@ -48,7 +48,7 @@ def levels_of_pairs(
     connection = duckdb.connect()
     try:
         connection.register("records", records)
-        connection.register("frame", build_matching_frame(connection, "records", 10**9))
+        connection.register("frame", build_matching_frame(connection, "records", 10**9).table)
         connection.register(
             "pairs",
             pa.table(

@@ -1,14 +1,25 @@
-"""Golden resident records (each field from its authoritative source) and cross-source conflicts."""
+"""Golden resident records (each field from its authoritative source) and cross-source conflicts.
+
+A resident's golden row and conflicts depend only on its own records, so a run carries over those
+of residents whose records are exactly the previous run's and unchanged (`golden_records`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
+
+from pipelines.resolve.features import record_ref, run_sql
+
+if TYPE_CHECKING:
+    from pipelines.resolve.state import PreviousState
 
 SURVIVORSHIP_PATH = Path(__file__).resolve().parents[2] / "schemas" / "survivorship.yaml"
 
@@ -61,21 +72,25 @@ def build_residents(
     """
     rules = survivorship()
     connection.register("source_rank", _source_ranks(rules, sources))
-    picks = []
+    picks, unpacked = [], []
     for name in rules.priority:
-        order = f"[rank_{name}, -coalesce(epoch(updated_at), 0)]"
-        present = f"filter (where {name} is not null)"
-        picks.append(f"arg_min({name}, {order}) {present} as {name}")
-        picks.append(f"arg_min(source_system, {order}) {present} as {name}_source")
+        # Ties (same source, same update time) go to the smallest record id: runs agree.
+        order = f"(rank_{name}, -coalesce(epoch(updated_at), 0), source_record_id)"
+        pick = f"struct_pack(v := {name}, s := source_system)"
+        picks.append(f"arg_min({pick}, {order}) filter (where {name} is not null) as pick_{name}")
+        unpacked.append(f"pick_{name}.v as {name}, pick_{name}.s as {name}_source")
     return connection.sql(
         f"""
-        select
-            resident_id,
-            {", ".join(picks)},
-            count(distinct source_system) as source_count,
-            count(*) as record_count
-        from {linked_records} join source_rank using (source_system)
-        group by resident_id
+        select resident_id, {", ".join(unpacked)}, source_count, record_count
+        from (
+            select
+                resident_id,
+                {", ".join(picks)},
+                count(distinct source_system) as source_count,
+                count(*) as record_count
+            from {linked_records} join source_rank using (source_system)
+            group by resident_id
+        )
         order by resident_id
         """
     ).to_arrow_table()
@@ -111,16 +126,22 @@ def find_conflicts(connection: duckdb.DuckDBPyConnection, linked_records: str, r
     ).to_arrow_table()
 
 
+_BY_RECORD = "order by source_system, source_record_id"
+
+
 def _disagreement_sql(name: str, linked_records: str) -> str:
+    # Values are gathered only for the few residents that disagree: counting is cheap, JSON is not.
     return f"""
         select resident_id, '{name}' as field, 'sources_disagree' as conflict_type,
                count(distinct {name}) as value_count,
-               to_json(map(list(source_system || ':' || source_record_id),
-                           list(cast({name} as varchar)))) as "values"
+               to_json(map(list(source_system || ':' || source_record_id {_BY_RECORD}),
+                           list(cast({name} as varchar) {_BY_RECORD}))) as "values"
         from {linked_records}
-        where {name} is not null
+        where {name} is not null and resident_id in (
+            select resident_id from {linked_records} where {name} is not null
+            group by resident_id having count(distinct {name}) > 1
+        )
         group by resident_id
-        having count(distinct {name}) > 1
         """
 
 
@@ -133,9 +154,9 @@ def _deceased_but_paid_sql(rules: Survivorship, linked_records: str) -> str:
     return f"""
         select resident_id, 'is_deceased' as field, 'deceased_but_receiving_benefits' as conflict_type,
                count(*) as value_count,
-               to_json(map(list(source_system || ':' || source_record_id),
+               to_json(map(list(source_system || ':' || source_record_id {_BY_RECORD}),
                            list(case when coalesce(is_deceased, false) or death_date is not null
-                                     then 'deceased' else 'active benefit' end))) as "values"
+                                     then 'deceased' else 'active benefit' end {_BY_RECORD}))) as "values"
         from {linked_records}
         where coalesce(is_deceased, false) or death_date is not null or ({active})
         group by resident_id
@@ -154,3 +175,88 @@ def _birth_date_vs_id_sql(residents: str) -> str:
         from {residents}
         where id_type = 'cn_resident_id' and length(id_number) = 18 and birth_date <> {encoded}
         """
+
+
+_UNTOUCHED = """
+with now as (
+    select s.resident_id, s.content_hash = p.content_hash and s.resident_id = p.resident_id as same
+    from {record_state} s left join previous_records p using (unique_id)
+),
+by_now as (
+    select resident_id, count(*) as records, bool_and(coalesce(same, false)) as same from now group by 1
+),
+by_before as (select resident_id, count(*) as records from previous_records group by 1)
+select resident_id from by_now join by_before using (resident_id)
+where same and by_now.records = by_before.records
+"""
+
+
+def golden_records(
+    connection: duckdb.DuckDBPyConnection,
+    records: str,
+    record_state: str,
+    sources: list[str],
+    previous: PreviousState | None = None,
+) -> tuple[pa.Table, pa.Table]:
+    """Golden rows and conflicts of every resident, carrying over those of untouched residents.
+
+    A resident is untouched when it holds exactly the records it held in the previous run, none
+    of them changed (same content hash); its golden row and conflicts are then the previous ones.
+
+    Args:
+        connection: DuckDB connection holding ``records`` and ``record_state``.
+        records: Relation of the staged records.
+        record_state: Relation of ``unique_id, content_hash, resident_id`` per current record.
+        sources: Every source system name.
+        previous: The previous run's state (None recomputes every resident).
+
+    Returns:
+        ``(resident, resident_conflict)``.
+    """
+    run_sql(
+        connection,
+        f"""
+        create or replace temp view linked_records as
+        select r.*, s.resident_id from {records} r join {record_state} s on s.unique_id = {record_ref("r")}
+        """,
+    )
+    if previous is None:
+        return _golden(connection, "linked_records", sources)
+    connection.register(
+        "previous_records", previous.records().select(["unique_id", "content_hash", "resident_id"])
+    )
+    untouched = connection.sql(_UNTOUCHED.format(record_state=record_state)).to_arrow_table().column(0)
+    connection.register("untouched_residents", pa.table({"resident_id": untouched}))
+    run_sql(
+        connection,
+        "create or replace temp table touched_records as "
+        "select * from linked_records anti join untouched_residents using (resident_id)",
+    )
+    fresh_residents, fresh_conflicts = _golden(connection, "touched_records", sources)
+    kept_residents = _rows_of(previous.output("resident"), untouched)
+    kept_conflicts = _rows_of(previous.output("resident_conflict"), untouched)
+    resident = pa.concat_tables([kept_residents.cast(fresh_residents.schema), fresh_residents])
+    conflicts = pa.concat_tables([kept_conflicts.cast(fresh_conflicts.schema), fresh_conflicts])
+    run_sql(connection, "drop table touched_records")
+    connection.unregister("previous_records")
+    connection.unregister("untouched_residents")
+    return (
+        resident.sort_by("resident_id"),
+        conflicts.sort_by(
+            [("resident_id", "ascending"), ("field", "ascending"), ("conflict_type", "ascending")]
+        ),
+    )
+
+
+def _golden(
+    connection: duckdb.DuckDBPyConnection, linked: str, sources: list[str]
+) -> tuple[pa.Table, pa.Table]:
+    resident = build_residents(connection, linked, sources)
+    connection.register("resident_golden", resident)
+    conflicts = find_conflicts(connection, linked, "resident_golden")
+    connection.unregister("resident_golden")
+    return resident, conflicts
+
+
+def _rows_of(table: pa.Table, residents: pa.ChunkedArray) -> pa.Table:
+    return table.filter(pc.is_in(table.column("resident_id"), residents.combine_chunks()))

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 
+import duckdb
 import pandas as pd
+import pyarrow as pa
 
 ID_EVENT_COLUMNS = ["run_id", "event", "resident_id", "related_resident_id", "records", "reason"]
 
@@ -87,6 +89,46 @@ def assign_resident_ids(
         clusters, previous, cluster_ids, run_id
     )
     return cluster_ids[["cluster_key", "resident_id"]], pd.DataFrame(events, columns=ID_EVENT_COLUMNS)
+
+
+_SETTLED = """
+with now as (
+    select c.cluster_key, p.resident_id
+    from clusters c left join previous p using (source_system, source_record_id)
+),
+by_cluster as (
+    select cluster_key, count(*) as records, count(resident_id) as with_id,
+           count(distinct resident_id) as ids, min(resident_id) as resident_id
+    from now group by cluster_key
+),
+by_id as (select resident_id, count(*) as records from previous group by resident_id)
+select c.cluster_key, c.resident_id
+from by_cluster c join by_id i using (resident_id)
+where c.ids = 1 and c.with_id = c.records and i.records = c.records
+"""
+
+
+def settled_clusters(clusters: pa.Table, previous_links: pa.Table) -> pa.Table:
+    """Clusters holding exactly the records of one previous resident id, and that id.
+
+    Such a cluster keeps its id with no event whatever else happens in the run, so only the
+    other clusters need `assign_resident_ids`, which then decides exactly what it would decide
+    over every cluster.
+
+    Args:
+        clusters: ``source_system, source_record_id, cluster_key`` for every record.
+        previous_links: ``source_system, source_record_id, resident_id`` of the previous run.
+
+    Returns:
+        ``cluster_key, resident_id`` of the settled clusters.
+    """
+    connection = duckdb.connect()
+    try:
+        connection.register("clusters", clusters)
+        connection.register("previous", previous_links)
+        return connection.sql(_SETTLED).to_arrow_table()
+    finally:
+        connection.close()
 
 
 def _fresh_id(ref: str, taken: set[str]) -> str:

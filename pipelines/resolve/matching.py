@@ -1,8 +1,9 @@
 """Probabilistic matching of one run: reuse or train the model, then score in full or incrementally.
 
-What a run leaves for the next one (in ``resolved/``): the trained model, the scored pairs, and the
-hash of every record they were scored on. The next run rescores only pairs touching records that
-are new or whose raw values changed, and keeps the other scores, so its cost follows the change.
+A reused model scores a pair the same whichever run scores it (term frequencies are part of the
+model), so a run keeps the earlier scores of pairs whose two records have unchanged matching-frame
+rows, and scores only the candidate pairs that touch a new or changed record. The result is the
+one a full rescoring would give, at a cost that follows the change.
 """
 
 from __future__ import annotations
@@ -10,95 +11,66 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pipelines.resolve.config import MatchingConfig
+from pipelines.resolve.features import MatchingFrame
 from pipelines.resolve.model import TrainedModel, data_shape, new_linker, train_model
-from pipelines.resolve.scoring import register_term_frequencies, score_all, score_changes
+from pipelines.resolve.scoring import register_term_frequencies, score_pairs, term_frequencies
 
 log = logging.getLogger(__name__)
 
-PAIRS_FILE, HASHES_FILE, MODEL_DIR = "scored_pairs.parquet", "record_hashes.parquet", "model"
 # Above this share of changed records, scoring everything again is as cheap and simpler.
 MAX_INCREMENTAL_SHARE = 0.3
 
 
-@dataclass(frozen=True)
-class MatchingState:
-    """What one run's matching leaves for the next.
-
-    Attributes:
-        model: The trained model (None before the first run).
-        pairs: Explained scored pairs (see `scoring.explain_pairs`).
-        record_hashes: ``unique_id, record_hash`` of the records the pairs were scored on.
-    """
-
-    model: TrainedModel | None
-    pairs: pa.Table | None
-    record_hashes: pa.Table | None
-
-    def write(self, folder: Path) -> None:
-        """Write the state into a resolution output folder."""
-        if self.model is not None:
-            self.model.save(folder / MODEL_DIR)
-        if self.pairs is not None and self.record_hashes is not None:
-            pq.write_table(self.pairs, folder / PAIRS_FILE, compression="zstd")
-            pq.write_table(self.record_hashes, folder / HASHES_FILE, compression="zstd")
-
-    @classmethod
-    def read(cls, folder: Path) -> MatchingState:
-        """Read the state a previous run wrote (empty parts when missing)."""
-        pairs_path, hashes_path = folder / PAIRS_FILE, folder / HASHES_FILE
-        both = pairs_path.exists() and hashes_path.exists()
-        return cls(
-            model=TrainedModel.load(folder / MODEL_DIR),
-            pairs=pq.read_table(pairs_path) if both else None,
-            record_hashes=pq.read_table(hashes_path) if both else None,
-        )
-
-
 @dataclass
 class Matching:
-    """The scored pairs of this run and how they were obtained."""
+    """The scored pairs of this run and how they were obtained.
 
-    state: MatchingState
+    Attributes:
+        model: The model the pairs were scored with.
+        pairs: Explained scored pairs at or above the review threshold (every current one).
+        mode: ``full`` (every candidate pair scored) or ``incremental``.
+        model_reused: Whether the previous run's model was reused.
+        scored: The pairs scored in this run (all of ``pairs`` in a full run).
+        changed_ids: Records whose pairs were scored in this run (empty in a full run: all).
+        compared_pairs: Candidate pairs scored in this run.
+        seconds: Wall seconds of training and scoring.
+    """
+
+    model: TrainedModel
+    pairs: pa.Table
     mode: str
     model_reused: bool
-    changed_records: int
+    scored: pa.Table
+    changed_ids: pa.Array
+    compared_pairs: int
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def changed_records(frame: pa.Table, previous_hashes: pa.Table) -> pa.Array:
-    """unique_ids of records that are new or whose raw values changed since the previous run."""
-    connection = duckdb.connect()
-    connection.register("frame", frame.select(["unique_id", "record_hash"]))
-    connection.register("previous", previous_hashes)
-    changed = connection.sql(
-        """
-        select f.unique_id from frame f left join previous p using (unique_id)
-        where p.record_hash is distinct from f.record_hash
-        """
-    ).to_arrow_table()
-    connection.close()
-    return changed.column("unique_id").combine_chunks()
+def kept_pairs(pairs: pa.Table, gone: pa.Array) -> pa.Table:
+    """Earlier scores of pairs neither of whose records is in ``gone`` (changed or removed)."""
+    touched = pc.or_(pc.is_in(pairs.column("record_l"), gone), pc.is_in(pairs.column("record_r"), gone))
+    return pairs.filter(pc.invert(touched))
 
 
-def _kept_pairs(pairs: pa.Table, frame: pa.Table, changed: pa.Array) -> pa.Table:
-    """Earlier scores of pairs whose two records are both still present and unchanged."""
-    stable = pc.filter(frame.column("unique_id"), pc.invert(pc.is_in(frame.column("unique_id"), changed)))
-    keep = pc.and_(pc.is_in(pairs.column("record_l"), stable), pc.is_in(pairs.column("record_r"), stable))
-    return pairs.filter(keep)
+def incremental_possible(frame: MatchingFrame, previous_pairs: pa.Table | None) -> bool:
+    """Whether the previous scores can be kept: known differences, not too many of them."""
+    if previous_pairs is None or frame.changed is None:
+        return False
+    touched = len(frame.changed) + len(frame.removed)
+    return touched <= MAX_INCREMENTAL_SHARE * max(frame.table.num_rows, 1)
 
 
 def match_records(
     connection: duckdb.DuckDBPyConnection,
-    frame: pa.Table,
-    previous: MatchingState,
+    frame: MatchingFrame,
+    model: TrainedModel | None,
+    previous_pairs: pa.Table | None,
     config: MatchingConfig,
     run_id: str,
 ) -> Matching:
@@ -106,60 +78,74 @@ def match_records(
 
     Args:
         connection: DuckDB connection for Splink's work.
-        frame: The matching frame of every current record.
-        previous: What the previous run left (model, pairs, record hashes).
+        frame: The matching frame of every current record, with its changes.
+        model: The previous run's model (reused when it fits the configuration and data).
+        previous_pairs: The previous run's scored pairs (kept for unchanged records).
         config: The matching configuration.
         run_id: The current run (recorded on a newly trained model).
 
     Returns:
-        This run's matching state, with its mode (full / incremental) and step times.
+        This run's model and scored pairs, with its mode (full / incremental) and step times.
     """
     started = time.perf_counter()
-    connection.register("matching_input", frame)
+    connection.register("matching_input", frame.table)
     shape = data_shape(connection, "matching_input")
-    reuse = previous.model is not None and previous.model.fits(config, shape)
-    settings = previous.model.settings if reuse and previous.model else config.splink_settings()
-    linker = new_linker(connection, frame, settings)
-    register_term_frequencies(linker, connection, "matching_input", config)
+    connection.unregister("matching_input")
+    reuse = model is not None and model.fits(config, shape)
     seconds: dict[str, float] = {}
-    model = previous.model
     if not reuse or model is None:
-        model = TrainedModel(train_model(linker, config), config.fingerprint, shape, run_id)
+        model = _train(connection, frame.table, config, shape, run_id)
         seconds["train"] = round(time.perf_counter() - started, 3)
-    changed = _changes(frame, previous) if reuse else None
+    linker = new_linker(connection, frame.table, model.settings)
+    register_term_frequencies(linker, model.term_frequencies)
     scoring_started = time.perf_counter()
-    if changed is not None:
-        pairs = _score_incrementally(linker, frame, previous, changed, config)
-        mode = "incremental"
+    if reuse and incremental_possible(frame, previous_pairs):
+        assert frame.changed is not None and previous_pairs is not None
+        pairs, scored, compared = _score_incrementally(connection, linker, frame, previous_pairs, config)
+        mode, changed = "incremental", frame.changed
     else:
-        pairs, mode = score_all(linker, config), "full"
+        pairs, compared = score_pairs(linker, "matching_frame", config)
+        mode, scored, changed = "full", pairs, pa.array([], pa.string())
     seconds["score"] = round(time.perf_counter() - scoring_started, 3)
-    hashes = frame.select(["unique_id", "record_hash"])
-    log.info("matching: %s scoring, %d pairs, %s", mode, pairs.num_rows, seconds)
-    return Matching(
-        state=MatchingState(model=model, pairs=pairs, record_hashes=hashes),
-        mode=mode,
-        model_reused=reuse,
-        changed_records=frame.num_rows if changed is None else len(changed),
-        seconds=seconds,
-    )
+    linker.table_management.delete_tables_created_by_splink_from_db()
+    log.info("matching: %s, %d pairs compared, %d pairs, %s", mode, compared, pairs.num_rows, seconds)
+    return Matching(model, pairs, mode, reuse, scored, changed, compared, seconds)
 
 
-def _changes(frame: pa.Table, previous: MatchingState) -> pa.Array | None:
-    """Changed records when an incremental run is possible and worth it, else None."""
-    if previous.pairs is None or previous.record_hashes is None:
-        return None
-    changed = changed_records(frame, previous.record_hashes)
-    return changed if len(changed) <= MAX_INCREMENTAL_SHARE * frame.num_rows else None
+def _train(
+    connection: duckdb.DuckDBPyConnection, table: pa.Table, config: MatchingConfig, shape: str, run_id: str
+) -> TrainedModel:
+    """Train on the frame in a fixed row order, so that the same records give the same model."""
+    ordered = table.sort_by("unique_id")
+    connection.register("training_input", ordered)
+    frequencies = term_frequencies(connection, "training_input", config)
+    connection.unregister("training_input")
+    linker = new_linker(connection, ordered, config.splink_settings(), table_name="training_frame")
+    register_term_frequencies(linker, frequencies)
+    settings = train_model(linker, config)
+    linker.table_management.delete_tables_created_by_splink_from_db()
+    for name in ["training_frame", *(f"tf_{column}" for column in frequencies)]:
+        connection.unregister(name)
+    return TrainedModel.trained(settings, config, shape, run_id, frequencies)
 
 
 def _score_incrementally(
-    linker: object, frame: pa.Table, previous: MatchingState, changed: pa.Array, config: MatchingConfig
-) -> pa.Table:
-    assert previous.pairs is not None
-    kept = _kept_pairs(previous.pairs, frame, changed)
-    if len(changed) == 0:
-        return kept
-    is_changed = pc.is_in(frame.column("unique_id"), changed)
-    fresh = score_changes(linker, frame.filter(is_changed), frame.filter(pc.invert(is_changed)), config)
-    return pa.concat_tables([kept, fresh.cast(kept.schema)])
+    connection: duckdb.DuckDBPyConnection,
+    linker: object,
+    frame: MatchingFrame,
+    previous_pairs: pa.Table,
+    config: MatchingConfig,
+) -> tuple[pa.Table, pa.Table, int]:
+    """Every current pair (kept and newly scored), the newly scored ones, how many were compared."""
+    assert frame.changed is not None
+    kept = kept_pairs(previous_pairs, pa.concat_arrays([frame.changed, frame.removed]))
+    if len(frame.changed) == 0:
+        return kept, kept.schema.empty_table(), 0
+    is_changed = pc.is_in(frame.table.column("unique_id"), frame.changed)
+    connection.register("changed_records", frame.table.filter(is_changed))
+    try:
+        fresh, compared = score_pairs(linker, "matching_frame", config, "changed_records")
+    finally:
+        connection.unregister("changed_records")
+    fresh = fresh.cast(kept.schema)
+    return pa.concat_tables([kept, fresh]), fresh, compared

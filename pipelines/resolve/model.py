@@ -4,6 +4,11 @@ Training is the costly part of a run (u-sampling above all), so a trained model 
 ``resolved/model/`` with the configuration it was trained under and the shape of the data it saw.
 A later run reuses it while both are unchanged; a new source, a field a source starts or stops
 filling, a tenfold change in size or any edit of ``schemas/matching.yaml`` retrains.
+
+The term frequencies (how common each name is) are part of the model: counted over the records it
+was trained on and kept with it. A pair's score is then a function of the model and the two
+records only, so scoring just the pairs that touch changed records gives exactly what scoring
+every pair again would. A value the model never saw gets no term-frequency adjustment.
 """
 
 from __future__ import annotations
@@ -18,12 +23,15 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines.resolve.config import MatchingConfig
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE, META_FILE = "model.json", "meta.json"
+# Bumped when what a saved model holds changes; a model saved under another format is retrained.
+MODEL_FORMAT = 2
 # Columns whose fill rate per source is part of the data's shape.
 SHAPE_COLUMNS = ("id_key", "id_mask", "name", "birth_date", "gender", "phone", "address_key")
 
@@ -37,18 +45,33 @@ class TrainedModel:
         config_fingerprint: Fingerprint of the MatchingConfig it was trained under.
         data_shape: Shape of the matching frame it was trained on (see `data_shape`).
         trained_in_run: The run that trained it.
+        term_frequencies: Per term-frequency column, ``<column>, tf_<column>`` sorted by value.
+        model_id: A version id derived from the trained parameters and term frequencies.
     """
 
     settings: dict[str, Any]
     config_fingerprint: str
     data_shape: str
     trained_in_run: str
+    term_frequencies: dict[str, pa.Table]
+    model_id: str
 
-    @property
-    def model_id(self) -> str:
-        """A version id derived from the trained parameters."""
-        text = json.dumps(self.settings, sort_keys=True, default=str)
-        return "M" + hashlib.sha256(text.encode()).hexdigest()[:12].upper()
+    @classmethod
+    def trained(
+        cls,
+        settings: dict[str, Any],
+        config: MatchingConfig,
+        shape: str,
+        run_id: str,
+        term_frequencies: dict[str, pa.Table],
+    ) -> TrainedModel:
+        """A newly trained model, its version id derived from what it holds."""
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+        for column in sorted(term_frequencies):
+            for array in term_frequencies[column].columns:
+                digest.update(json.dumps(array.to_pylist(), ensure_ascii=False).encode())
+        model_id = "M" + digest.hexdigest()[:12].upper()
+        return cls(settings, config.fingerprint, shape, run_id, term_frequencies, model_id)
 
     def fits(self, config: MatchingConfig, shape: str) -> bool:
         """Tell whether the model can be reused for this configuration and data shape."""
@@ -58,7 +81,10 @@ class TrainedModel:
         """Write the model and its metadata into ``folder``."""
         folder.mkdir(parents=True, exist_ok=True)
         (folder / MODEL_FILE).write_text(json.dumps(self.settings, indent=1), encoding="utf-8")
+        for column, table in self.term_frequencies.items():
+            pq.write_table(table, folder / f"tf_{column}.parquet")
         meta = {
+            "format": MODEL_FORMAT,
             "model_id": self.model_id,
             "config_fingerprint": self.config_fingerprint,
             "data_shape": self.data_shape,
@@ -72,11 +98,17 @@ class TrainedModel:
         if not (folder / MODEL_FILE).exists() or not (folder / META_FILE).exists():
             return None
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        if meta.get("format") != MODEL_FORMAT:
+            return None
         return cls(
             settings=json.loads((folder / MODEL_FILE).read_text(encoding="utf-8")),
             config_fingerprint=meta["config_fingerprint"],
             data_shape=meta["data_shape"],
             trained_in_run=meta["trained_in_run"],
+            model_id=meta["model_id"],
+            term_frequencies={
+                path.stem.removeprefix("tf_"): pq.read_table(path) for path in folder.glob("tf_*.parquet")
+            },
         )
 
 
@@ -101,15 +133,20 @@ def data_shape(connection: duckdb.DuckDBPyConnection, frame: str) -> str:
     return "|".join(parts)
 
 
-def new_linker(connection: duckdb.DuckDBPyConnection, frame: pa.Table, settings: dict) -> Any:
-    """A Splink linker deduplicating ``frame`` on this DuckDB connection."""
+def new_linker(
+    connection: duckdb.DuckDBPyConnection,
+    frame: pa.Table,
+    settings: dict,
+    table_name: str = "matching_frame",
+) -> Any:
+    """A Splink linker deduplicating ``frame`` (registered as ``table_name``) on this connection."""
     from splink import DuckDBAPI, Linker
 
     # Splink warns about levels its EM sample did not see; the model keeps the u-based defaults
     # for those, and the run log should not be flooded with it.
     logging.getLogger("splink").setLevel(logging.ERROR)
     db_api = DuckDBAPI(connection=connection)
-    records = db_api.register(frame, table_name="matching_frame")
+    records = db_api.register(frame, table_name=table_name)
     return Linker(records, settings, log_level=None)
 
 

@@ -1,30 +1,44 @@
 """Resolve identities across every source's staged records, under stable resident ids.
 
 The one way in is `resolve_identities`: build the matching frame, score candidate pairs with the
-Fellegi-Sunter model (reused and scored incrementally when possible), cluster under the
-over-merging guards and reviewers' decisions, give clusters stable resident ids, then build golden
-records, conflicts, link explanations and the review list.
+Fellegi-Sunter model, cluster under the over-merging guards and reviewers' decisions, give
+clusters stable resident ids, then build golden records, conflicts, link explanations and the
+review list.
+
+A run costs what changed since the previous one (see `state`): the matching frame is derived
+again only for changed records, only pairs touching them are scored, only the connected components
+they touch are clustered again, only clusters that are not exactly a previous resident go through
+id assignment, and only residents whose records changed get new golden rows and conflicts. Each of
+these steps is local, so the result is the one a full recomputation gives
+(``tests/integration/test_identity_incremental.py`` checks it).
 """
 
 from __future__ import annotations
 
 import logging
+import resource
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.layout import WarehouseLayout, staging_directory
-from pipelines.resolve.clustering import Clustering, cluster_records
+from pipelines.resolve.clustering import ASSIGNMENT_COLUMNS, Clustering, cluster_records, exclusive_tokens
 from pipelines.resolve.config import MatchingConfig, matching_config
-from pipelines.resolve.features import build_matching_frame
-from pipelines.resolve.golden import build_residents, find_conflicts
-from pipelines.resolve.ids import ID_EVENT_COLUMNS, assign_resident_ids
-from pipelines.resolve.matching import Matching, MatchingState, match_records
+from pipelines.resolve.events import explain_events, gather_evidence
+from pipelines.resolve.features import RECORD_REF, build_matching_frame
+from pipelines.resolve.golden import golden_records, survivorship
+from pipelines.resolve.ids import ID_EVENT_COLUMNS, assign_resident_ids, settled_clusters
+from pipelines.resolve.matching import Matching, match_records
 from pipelines.resolve.review import read_decisions, review_list
+from pipelines.resolve.state import NextState, PreviousState, fingerprint
 from pipelines.stage import read_state
 
 log = logging.getLogger(__name__)
@@ -37,6 +51,8 @@ OUTPUTS = (
     "resident_link_explanation",
     "match_review",
 )
+# DuckDB's share of this process: the whole flow must stay within a few GiB at a million residents.
+DUCKDB_SETTINGS = {"memory_limit": "2GB", "preserve_insertion_order": "false"}
 
 
 @dataclass(frozen=True)
@@ -53,8 +69,10 @@ class Resolution:
             and whether the two records ended up as one resident.
         match_review: One row per record pair for clerical review (uncertain band, guard
             decisions), with any reviewer decision.
-        matching: What the matching step leaves for the next run (model, scores); not published.
         matching_mode: ``full`` or ``incremental`` (how this run scored pairs); not published.
+        state: What this run leaves for the next one; not published.
+        timings: Wall and CPU seconds per step of this run; not published.
+        work: How much this run derived, compared and reclustered; not published.
     """
 
     resident: pa.Table
@@ -63,21 +81,23 @@ class Resolution:
     resident_id_event: pa.Table
     resident_link_explanation: pa.Table
     match_review: pa.Table
-    matching: MatchingState | None = field(default=None, compare=False)
     matching_mode: str = field(default="full", compare=False)
+    state: NextState | None = field(default=None, compare=False)
+    timings: dict[str, tuple[float, float]] = field(default_factory=dict, compare=False)
+    work: dict[str, int] = field(default_factory=dict, compare=False)
 
     def write(self, folder: Path) -> None:
-        """Write each output as ``<name>.parquet`` into ``folder``, and the matching state."""
+        """Write each output as ``<name>.parquet`` into ``folder``, and the state."""
         for name in OUTPUTS:
             pq.write_table(getattr(self, name), folder / f"{name}.parquet", compression="zstd")
-        if self.matching is not None:
-            self.matching.write(folder)
+        if self.state is not None:
+            self.state.write(folder)
 
     @classmethod
     def read(cls, folder: Path) -> Resolution:
         """Read the outputs written by :meth:`write`."""
         tables = {name: pq.read_table(folder / f"{name}.parquet") for name in OUTPUTS}
-        return cls(**tables, matching=MatchingState.read(folder))
+        return cls(**tables)
 
 
 @dataclass(frozen=True)
@@ -90,9 +110,9 @@ class PreviousIdentities:
     @property
     def issued_ids(self) -> set[str]:
         """Every resident id issued so far, alive or retired."""
-        ids = set(self.links.column("resident_id").to_pylist())
+        ids = set(pc.unique(self.links.column("resident_id")).to_pylist())
         for column in ("resident_id", "related_resident_id"):
-            ids |= {i for i in self.id_events.column(column).to_pylist() if i}
+            ids |= {i for i in pc.unique(self.id_events.column(column)).to_pylist() if i}
         return ids
 
 
@@ -107,30 +127,32 @@ def resolve_identities(
     previous: PreviousIdentities,
     run_id: str,
     config: MatchingConfig | None = None,
+    incremental: bool = True,
 ) -> Resolution:
     """Match records into residents, keep resident ids stable, build golden records and conflicts.
 
     Args:
         layout: The warehouse directory (staged states, reviewer decisions and the previous
-            matching state are read from it; results written to ``resolved/``).
+            run's state are read from it; results written to ``resolved/``).
         sources: The source systems to resolve across.
         previous: Links and id events of the live snapshot.
         run_id: The current run.
         config: The matching configuration; ``schemas/matching.yaml`` by default.
+        incremental: Reuse the previous run's state for what did not change (the result is the
+            same either way; False recomputes everything but still reuses a fitting model).
 
     Returns:
         The resolution, also written to ``layout.resolved``.
     """
-    connection = duckdb.connect()
+    config = config or matching_config()
+    rules = fingerprint(config.fingerprint, survivorship(), sorted(sources))
+    state = PreviousState.read(layout.resolved, rules)
+    if not incremental:
+        state = PreviousState(state.folder, state.model, usable=False)
+    connection = duckdb.connect(config={key: value for key, value in DUCKDB_SETTINGS.items()})
     try:
-        resolution = _resolve(
-            connection,
-            staged_records(layout, sources),
-            sources,
-            previous,
-            run_id,
-            _Inputs(config or matching_config(), MatchingState.read(layout.resolved), read_decisions(layout)),
-        )
+        run = _Run(connection, config, state, read_decisions(layout), run_id, rules)
+        resolution = run.resolve(staged_records(layout, sources), sources, previous)
     finally:
         connection.close()
     with staging_directory(layout.resolved) as folder:
@@ -138,131 +160,280 @@ def resolve_identities(
     return resolution
 
 
-@dataclass(frozen=True)
-class _Inputs:
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class _Run:
+    """One resolution run: its inputs, and the steps in order."""
+
+    connection: duckdb.DuckDBPyConnection
     config: MatchingConfig
-    state: MatchingState
+    state: PreviousState
     decisions: pd.DataFrame
+    run_id: str
+    rules: str
+    timings: dict[str, tuple[float, float]] = field(default_factory=dict)
+    reclustered: int = 0
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), _cpu_seconds()
+        yield
+        self.timings[name] = (round(time.perf_counter() - wall, 3), round(_cpu_seconds() - cpu, 3))
+
+    def resolve(self, records: pa.Table, sources: list[str], previous: PreviousIdentities) -> Resolution:
+        connection = self.connection
+        connection.register("records", records)
+        with self.step("frame"):
+            frame = build_matching_frame(
+                connection, "records", self.config.max_block_key_frequency, self.state.frame_path
+            )
+        with self.step("match"):
+            matching = match_records(
+                connection, frame, self.state.model, self.state.pairs(), self.config, self.run_id
+            )
+        incremental = matching.mode == "incremental"
+        frame_columns = frame.table.select(["unique_id", "id_type", "id_key", "id_is_valid"])
+        with self.step("cluster"):
+            clustering = self._cluster(frame_columns, matching, frame.removed if incremental else None)
+        with self.step("ids"):
+            links, events, record_state = self._links(records, clustering, previous, matching)
+        connection.register("record_state", record_state)
+        with self.step("golden"):
+            resident, conflicts = golden_records(
+                connection, "records", "record_state", sources, self.state if incremental else None
+            )
+        with self.step("explain"):
+            explanation = self._explanations(matching.pairs)
+            review = review_list(
+                connection, matching.pairs, clustering.guard_log, "record_state", self.decisions, self.config
+            )
+            events = self._event_reasons(events, frame_columns, record_state, previous, matching, clustering)
+        log.info("resolution %s: %s", matching.mode, self.timings)
+        return Resolution(
+            resident=resident,
+            resident_source_link=links,
+            resident_conflict=conflicts,
+            resident_id_event=pa.concat_tables(
+                [
+                    previous.id_events.cast(event_schema()),
+                    pa.Table.from_pandas(events, schema=event_schema(), preserve_index=False),
+                ]
+            ),
+            resident_link_explanation=explanation,
+            match_review=review,
+            matching_mode=matching.mode,
+            state=NextState(
+                self.rules,
+                matching.model,
+                frame.table,
+                record_state,
+                clustering.guard_log,
+                _decision_pairs(self.decisions),
+            ),
+            timings=self.timings,
+            work={
+                "records": records.num_rows,
+                "derived_frame_rows": frame.derived,
+                "changed_records": len(matching.changed_ids) if incremental else records.num_rows,
+                "compared_pairs": matching.compared_pairs,
+                "reclustered_records": self.reclustered,
+            },
+        )
+
+    def _cluster(self, frame: pa.Table, matching: Matching, removed: pa.Array | None) -> Clustering:
+        """Cluster every record, or (incremental run) only the components changed records touch."""
+        if removed is None:
+            self.reclustered = frame.num_rows
+            return cluster_records(frame, matching.pairs, self.decisions, self.config)
+        before = self.state.records().select(ASSIGNMENT_COLUMNS)
+        seeds = _seeds(frame, matching, removed, self.decisions, self.state.decisions(), self.config)
+        affected = _affected_records(frame.column("unique_id"), before, seeds)
+        inside = pc.is_in(frame.column("unique_id"), affected)
+        both = pc.and_(
+            pc.is_in(matching.pairs.column("record_l"), affected),
+            pc.is_in(matching.pairs.column("record_r"), affected),
+        )
+        fresh = cluster_records(
+            frame.filter(inside), matching.pairs.filter(both), self.decisions, self.config
+        )
+        self.reclustered = fresh.assignments.num_rows
+        kept = before.filter(pc.invert(pc.is_in(before.column("unique_id"), affected)))
+        kept = kept.filter(pc.is_in(kept.column("unique_id"), frame.column("unique_id")))
+        assignments = pa.concat_tables([kept, fresh.assignments.cast(kept.schema)])
+        old_guards = self.state.guard_log()
+        old_guards = old_guards[
+            old_guards["component_key"].isin(set(pc.unique(kept.column("component_key")).to_pylist()))
+        ]
+        guard_log = pd.concat([old_guards, fresh.guard_log], ignore_index=True)
+        guard_log = guard_log.sort_values(["component_key", "record_l", "record_r", "guard"], kind="stable")
+        log.info(
+            "clustering: %d records in touched components, %d kept",
+            int(pc.sum(inside).as_py() or 0),
+            kept.num_rows,
+        )
+        return Clustering(assignments=assignments, guard_log=guard_log.reset_index(drop=True))
+
+    def _links(
+        self, records: pa.Table, clustering: Clustering, previous: PreviousIdentities, matching: Matching
+    ) -> tuple[pa.Table, pd.DataFrame, pa.Table]:
+        """The crosswalk (one row per record) under stable ids, this run's id events, record state."""
+        connection = self.connection
+        connection.register("assignments", clustering.assignments)
+        clusters = connection.sql(
+            f"""
+            select r.source_system, r.source_record_id, a.cluster_key
+            from records r join assignments a on a.unique_id = {RECORD_REF}
+            """
+        ).to_arrow_table()
+        prior = previous.links.select(["source_system", "source_record_id", "resident_id"])
+        settled = settled_clusters(clusters, prior)
+        open_clusters = clusters.filter(
+            pc.invert(pc.is_in(clusters.column("cluster_key"), settled.column("cluster_key")))
+        )
+        open_prior = prior.filter(
+            pc.invert(pc.is_in(prior.column("resident_id"), settled.column("resident_id")))
+        )
+        cluster_ids, events = assign_resident_ids(
+            open_clusters.to_pandas(), open_prior.to_pandas(), previous.issued_ids, self.run_id
+        )
+        named = pa.concat_tables(
+            [
+                settled,
+                pa.Table.from_pandas(cluster_ids, preserve_index=False)
+                .select(["cluster_key", "resident_id"])
+                .cast(settled.schema),
+            ]
+        )
+        connection.register("cluster_ids", named)
+        content = _content_hash(records)
+        links = connection.sql(
+            f"""
+            select r.source_system, r.source_record_id, i.resident_id, a.match_rule,
+                   cast(a.match_score as double) as match_score, r.batch_id, $model_id as model_id
+            from records r
+            join assignments a on a.unique_id = {RECORD_REF}
+            join cluster_ids i using (cluster_key)
+            order by r.source_system, r.source_record_id
+            """,
+            params={"model_id": matching.model.model_id},
+        ).to_arrow_table()
+        record_state = connection.sql(
+            f"""
+            select a.unique_id, a.component_key, a.cluster_key, a.match_rule,
+                   cast(a.match_score as double) as match_score, {content} as content_hash, i.resident_id
+            from records r
+            join assignments a on a.unique_id = {RECORD_REF}
+            join cluster_ids i using (cluster_key)
+            """
+        ).to_arrow_table()
+        for name in ("assignments", "cluster_ids"):
+            connection.unregister(name)
+        return links, events, record_state
+
+    def _event_reasons(
+        self,
+        events: pd.DataFrame,
+        frame: pa.Table,
+        record_state: pa.Table,
+        previous: PreviousIdentities,
+        matching: Matching,
+        clustering: Clustering,
+    ) -> pd.DataFrame:
+        """The events with the rule, guard or reviewer decision behind each."""
+        if events.empty:
+            return events
+        tokens = pa.table(
+            {"unique_id": frame.column("unique_id"), "token": exclusive_tokens(frame, self.config)}
+        )
+        tokens = tokens.filter(pc.is_valid(tokens.column("token")))
+        evidence = gather_evidence(
+            events, record_state, previous.links, matching.pairs, tokens, self.decisions, clustering.guard_log
+        )
+        return explain_events(self.connection, events, previous.links, "record_state", evidence, self.config)
+
+    def _explanations(self, pairs: pa.Table) -> pa.Table:
+        """Scored pairs with the residents their records ended up in."""
+        self.connection.register("scored_pairs", pairs)
+        try:
+            return self.connection.sql(
+                """
+                select p.*, l.resident_id as resident_id_l, r.resident_id as resident_id_r,
+                       l.resident_id = r.resident_id as is_same_resident
+                from scored_pairs p
+                join record_state l on l.unique_id = p.record_l
+                join record_state r on r.unique_id = p.record_r
+                order by p.record_l, p.record_r
+                """
+            ).to_arrow_table()
+        finally:
+            self.connection.unregister("scored_pairs")
 
 
-def _resolve(
-    connection: duckdb.DuckDBPyConnection,
-    records: pa.Table,
-    sources: list[str],
-    previous: PreviousIdentities,
-    run_id: str,
-    inputs: _Inputs,
-) -> Resolution:
-    config = inputs.config
-    connection.register("records", records)
-    frame = build_matching_frame(connection, "records", config.max_block_key_frequency)
-    matching = match_records(connection, frame, inputs.state, config, run_id)
-    pairs = matching.state.pairs.to_pandas() if matching.state.pairs is not None else pd.DataFrame()
-    frame_columns = frame.select(
-        ["unique_id", "source_system", "source_record_id", "id_type", "id_key", "id_is_valid"]
-    )
-    clustering = cluster_records(frame_columns.to_pandas(), pairs, inputs.decisions, config)
-    links, events = _resident_links(
-        connection, frame_columns.to_pandas(), clustering, previous, run_id, matching
-    )
-    connection.register("links", links)
-    connection.execute(
-        "create temp view linked_records as "
-        "select r.*, l.resident_id from records r join links l "
-        "using (source_system, source_record_id)"
-    )
-    residents = _residents_by_record(links)
-    new_events = pa.Table.from_pandas(events, preserve_index=False, schema=_event_schema())
-    resident = build_residents(connection, "linked_records", sources)
-    connection.register("resident_golden", resident)
-    return Resolution(
-        resident=resident,
-        resident_source_link=links,
-        resident_conflict=find_conflicts(connection, "linked_records", "resident_golden"),
-        resident_id_event=pa.concat_tables([previous.id_events.cast(_event_schema()), new_events]),
-        resident_link_explanation=_explanations(matching, residents),
-        match_review=review_list(
-            pairs if len(pairs) else _empty_pairs(),
-            clustering.guard_log,
-            residents,
-            inputs.decisions,
-            config,
-        ),
-        matching=matching.state,
-        matching_mode=matching.mode,
-    )
+def _content_hash(records: pa.Table) -> str:
+    """SQL hashing everything a golden record and conflicts read from a staged record."""
+    columns = [name for name in records.column_names if name != "batch_id"]
+    return f"hash({', '.join(f'r.{name}' for name in columns)})"
 
 
-def _resident_links(
-    connection: duckdb.DuckDBPyConnection,
-    frame: pd.DataFrame,
-    clustering: Clustering,
-    previous: PreviousIdentities,
-    run_id: str,
-    matching: Matching,
-) -> tuple[pa.Table, pd.DataFrame]:
-    """The crosswalk (one row per record) under stable ids, and this run's id events."""
-    clusters = frame[["unique_id", "source_system", "source_record_id"]].merge(
-        clustering.assignments, on="unique_id"
-    )
-    cluster_ids, events = assign_resident_ids(
-        clusters[["source_system", "source_record_id", "cluster_key"]],
-        previous.links.select(["source_system", "source_record_id", "resident_id"]).to_pandas(),
-        previous.issued_ids,
-        run_id,
-    )
-    clusters = clusters.merge(cluster_ids, on="cluster_key")
-    model_id = matching.state.model.model_id if matching.state.model else None
-    connection.register(
-        "clusters",
-        clusters[["source_system", "source_record_id", "resident_id", "match_rule", "match_score"]],
-    )
-    links = connection.sql(
-        """
-        select c.source_system, c.source_record_id, c.resident_id, c.match_rule,
-               cast(c.match_score as double) as match_score, r.batch_id, $model_id as model_id
-        from clusters c join records r using (source_system, source_record_id)
-        order by c.source_system, c.source_record_id
-        """,
-        params={"model_id": model_id},
-    ).to_arrow_table()
-    connection.unregister("clusters")
-    return links, events
-
-
-def _residents_by_record(links: pa.Table) -> pd.Series:
-    frame = links.select(["source_system", "source_record_id", "resident_id"]).to_pandas()
-    refs = frame["source_system"] + ":" + frame["source_record_id"]
-    return pd.Series(frame["resident_id"].to_numpy(), index=refs.to_numpy())
-
-
-def _explanations(matching: Matching, residents: pd.Series) -> pa.Table:
-    """Scored pairs with the residents their records ended up in."""
-    pairs = matching.state.pairs
-    if pairs is None:
-        return pa.table({})
-    left = residents.reindex(pairs.column("record_l").to_pylist()).to_numpy()
-    right = residents.reindex(pairs.column("record_r").to_pylist()).to_numpy()
-    explained = (
-        pairs.append_column("resident_id_l", pa.array(left, pa.string()))
-        .append_column("resident_id_r", pa.array(right, pa.string()))
-        .append_column("is_same_resident", pa.array(left == right, pa.bool_()))
-    )
-    return explained.sort_by([("record_l", "ascending"), ("record_r", "ascending")])
-
-
-def _empty_pairs() -> pd.DataFrame:
-    return pd.DataFrame(
+def _decision_pairs(decisions: pd.DataFrame) -> pa.Table:
+    return pa.table(
         {
-            "record_l": pd.Series(dtype=object),
-            "record_r": pd.Series(dtype=object),
-            "match_probability": pd.Series(dtype=float),
-            "match_weight": pd.Series(dtype=float),
+            "record_l": pa.array(decisions["record_l"].tolist(), pa.string()),
+            "record_r": pa.array(decisions["record_r"].tolist(), pa.string()),
+            "decision": pa.array(decisions["decision"].tolist(), pa.string()),
         }
     )
 
 
-def _event_schema() -> pa.Schema:
+def _seeds(
+    frame: pa.Table,
+    matching: Matching,
+    removed: pa.Array,
+    decisions: pd.DataFrame,
+    decided_before: pa.Table,
+    config: MatchingConfig,
+) -> pa.Array:
+    """Records whose links may have changed: changed or removed records, the other end of their
+    newly scored pairs, holders of their exclusive numbers, and records whose decision changed."""
+    changed = matching.changed_ids
+    parts = [
+        changed,
+        removed,
+        matching.scored.column("record_l").combine_chunks(),
+        matching.scored.column("record_r").combine_chunks(),
+    ]
+    tokens = exclusive_tokens(frame, config)
+    changed_tokens = pc.drop_null(tokens.filter(pc.is_in(frame.column("unique_id"), changed)))
+    parts.append(frame.column("unique_id").filter(pc.is_in(tokens, changed_tokens)).combine_chunks())
+    now = _decision_pairs(decisions)
+    keys = ["record_l", "record_r", "decision"]
+    differing = pa.concat_tables(
+        [
+            now.join(decided_before, keys, join_type="left anti"),
+            decided_before.join(now, keys, join_type="left anti"),
+        ]
+    )
+    parts += [differing.column("record_l").combine_chunks(), differing.column("record_r").combine_chunks()]
+    return pc.unique(pa.concat_arrays([pc.cast(p, pa.string()) for p in parts]))
+
+
+def _affected_records(uids: pa.ChunkedArray, before: pa.Table, seeds: pa.Array) -> pa.Array:
+    """Current records in a previous component holding a seed, new records, and current seeds."""
+    seeded = before.filter(pc.is_in(before.column("unique_id"), seeds))
+    components = pc.unique(seeded.column("component_key"))
+    in_components = before.filter(pc.is_in(before.column("component_key"), components)).column("unique_id")
+    new = uids.filter(pc.invert(pc.is_in(uids, before.column("unique_id"))))
+    candidates = pa.concat_arrays([in_components.combine_chunks(), new.combine_chunks(), seeds])
+    candidates = pc.unique(candidates)
+    return candidates.filter(pc.is_in(candidates, uids))
+
+
+def event_schema() -> pa.Schema:
+    """Schema of ``resident_id_event``."""
     types = {"records": pa.int64()}
     return pa.schema([(name, types.get(name, pa.string())) for name in ID_EVENT_COLUMNS])
 
@@ -276,4 +447,4 @@ def empty_previous() -> PreviousIdentities:
             "resident_id": pa.array([], pa.string()),
         }
     )
-    return PreviousIdentities(links=links, id_events=_event_schema().empty_table())
+    return PreviousIdentities(links=links, id_events=event_schema().empty_table())

@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.layout import WarehouseLayout
@@ -100,19 +102,6 @@ def record_decision(
     return row
 
 
-def _review_reason(pairs: pd.DataFrame, config: MatchingConfig) -> pd.Series:
-    required = " or ".join(config.link_requires)
-    probable = pairs["match_probability"] >= config.thresholds.link
-    return pd.Series(
-        [
-            "probable, but without agreement on " + required if p else "uncertain match probability"
-            for p in probable
-        ],
-        index=pairs.index,
-        dtype=object,
-    )
-
-
 def pending_reviews(layout: WarehouseLayout) -> pa.Table:
     """The live snapshot's review list without the pairs decided since it was published.
 
@@ -146,41 +135,100 @@ def _append(path: Path, rows: pa.Table) -> None:
 
 
 def review_list(
-    pairs: pd.DataFrame,
+    connection: duckdb.DuckDBPyConnection,
+    pairs: pa.Table,
     guard_log: pd.DataFrame,
-    residents: pd.Series,
+    residents: str,
     decisions: pd.DataFrame,
     config: MatchingConfig,
 ) -> pa.Table:
     """Pairs a clerk should look at, with any decision already taken.
 
-    The uncertain band is every scored pair below the link threshold whose records ended up in
-    different residents (a pair already joined through stronger links needs no review). Pairs a
-    guard kept apart or joined against a conflict are listed too.
+    The uncertain band is every scored pair below the link threshold (or above it without the
+    evidence ``link_requires`` asks for) whose records ended up in different residents (a pair
+    already joined through stronger links needs no review). Pairs a guard kept apart or joined
+    against a conflict are listed too.
 
     Args:
+        connection: DuckDB connection holding ``residents``.
         pairs: Scored pairs (at or above the review threshold).
         guard_log: The clustering's guard decisions.
-        residents: resident_id by record reference.
+        residents: Relation of ``unique_id, resident_id`` for every record.
         decisions: Reviewers' decisions.
         config: The matching configuration (link threshold and required evidence).
 
     Returns:
         One row per record pair (``REVIEW_SCHEMA``).
     """
-    strong = (pairs["match_probability"] >= config.thresholds.link) & link_evidence(pairs, config)
-    uncertain = pairs[~strong]
-    uncertain = uncertain[
-        residents.reindex(uncertain["record_l"]).to_numpy()
-        != residents.reindex(uncertain["record_r"]).to_numpy()
-    ].assign(reason=_review_reason(uncertain, config))
+    strong = pc.greater_equal(pairs.column("match_probability"), config.thresholds.link)
+    evidence = link_evidence(pairs, config)
+    uncertain = pairs.select(["record_l", "record_r", "match_probability", "match_weight"]).filter(
+        pc.invert(pc.and_(strong, pa.array(evidence)))
+    )
+    probable = pc.greater_equal(uncertain.column("match_probability"), config.thresholds.link)
+    required = " or ".join(config.link_requires)
+    reasons = pc.if_else(
+        probable, f"probable, but without agreement on {required}", "uncertain match probability"
+    )
     guarded = guard_log.assign(reason=guard_log["guard"] + ": " + guard_log["reason"])
     columns = ["record_l", "record_r", "match_probability", "match_weight", "reason"]
-    listed = pd.concat([guarded[columns], uncertain[columns]]).drop_duplicates(["record_l", "record_r"])
-    listed = listed.merge(
-        decisions[["record_l", "record_r", "decision", "decided_at"]], on=["record_l", "record_r"], how="left"
+    connection.register("review_uncertain", uncertain.append_column("reason", reasons))
+    connection.register("review_guarded", _guard_table(guarded[columns]))
+    connection.register("review_decisions", _decision_table(decisions))
+    try:
+        return connection.sql(_REVIEW.format(residents=residents)).to_arrow_table().cast(REVIEW_SCHEMA)
+    finally:
+        for name in ("review_uncertain", "review_guarded", "review_decisions"):
+            connection.unregister(name)
+
+
+_REVIEW = """
+with uncertain as (
+    select u.* from review_uncertain u
+    join {residents} l on l.unique_id = u.record_l
+    join {residents} r on r.unique_id = u.record_r
+    where l.resident_id <> r.resident_id
+),
+listed as (
+    select *, 0 as listed_first from review_guarded
+    union all by name
+    select *, 1 as listed_first from uncertain
+),
+first_listed as (
+    select * exclude (listed_first) from listed
+    qualify row_number() over (
+        partition by record_l, record_r
+        order by listed_first, match_probability desc, match_weight desc, reason
+    ) = 1
+)
+select f.record_l, f.record_r, l.resident_id as resident_id_l, r.resident_id as resident_id_r,
+       f.match_probability, f.match_weight, f.reason, d.decision, d.decided_at
+from first_listed f
+left join review_decisions d using (record_l, record_r)
+left join {residents} l on l.unique_id = f.record_l
+left join {residents} r on r.unique_id = f.record_r
+order by f.match_probability desc, f.record_l, f.record_r
+"""
+
+
+def _guard_table(guarded: pd.DataFrame) -> pa.Table:
+    return pa.table(
+        {
+            "record_l": pa.array(guarded["record_l"].tolist(), pa.string()),
+            "record_r": pa.array(guarded["record_r"].tolist(), pa.string()),
+            "match_probability": pa.array(guarded["match_probability"].tolist(), pa.float64()),
+            "match_weight": pa.array(guarded["match_weight"].tolist(), pa.float64()),
+            "reason": pa.array(guarded["reason"].tolist(), pa.string()),
+        }
     )
-    listed["resident_id_l"] = residents.reindex(listed["record_l"]).to_numpy()
-    listed["resident_id_r"] = residents.reindex(listed["record_r"]).to_numpy()
-    listed = listed.sort_values(["match_probability", "record_l", "record_r"], ascending=[False, True, True])
-    return pa.Table.from_pandas(listed[REVIEW_SCHEMA.names], schema=REVIEW_SCHEMA, preserve_index=False)
+
+
+def _decision_table(decisions: pd.DataFrame) -> pa.Table:
+    return pa.table(
+        {
+            "record_l": pa.array(decisions["record_l"].tolist(), pa.string()),
+            "record_r": pa.array(decisions["record_r"].tolist(), pa.string()),
+            "decision": pa.array(decisions["decision"].tolist(), pa.string()),
+            "decided_at": pa.array(decisions["decided_at"].tolist(), pa.timestamp("us")),
+        }
+    )

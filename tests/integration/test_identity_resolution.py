@@ -124,6 +124,7 @@ def test_reviewer_decision_survives_reruns(tmp_path: Path) -> None:
     assert resident(second, "public_security:Z1") == resident(first, "public_security:Z1")
     events = second.resident_id_event.to_pandas()
     assert list(events[events["run_id"] == "run2"]["event"]) == ["split"]
+    assert "reviewer_not_same: clerk decided" in events[events["run_id"] == "run2"]["reason"].iloc[0]
     third = resolve(layout, published(second), "run3")
     assert resident(third, "grid:Z1") == resident(second, "grid:Z1")
     assert resident(third, "grid:Z1") != resident(third, "public_security:Z1")

@@ -156,8 +156,21 @@ CASES: list[dict[str, Any]] = [
     {
         "field": "phone",
         "l": {"phone": "13812345678"},
+        "r": {"phone": "13812345687"},
+        "expected": "two adjacent digits swapped",
+    },
+    # numbers issued in sequence belong to different people: no near-agreement
+    {
+        "field": "phone",
+        "l": {"phone": "13812345678"},
         "r": {"phone": "13812345679"},
-        "expected": "one digit apart",
+        "expected": "different",
+    },
+    {
+        "field": "phone",
+        "l": {"phone": "13812345609"},
+        "r": {"phone": "13812345610"},
+        "expected": "different",
     },
     {
         "field": "address",

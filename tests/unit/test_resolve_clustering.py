@@ -37,7 +37,7 @@ def decisions(*rows: tuple[str, str, str]) -> pd.DataFrame:
 
 
 def clusters_of(result: Any) -> set[frozenset[str]]:
-    grouped = result.assignments.groupby("cluster_key")["unique_id"].apply(frozenset)
+    grouped = result.assignments.to_pandas().groupby("cluster_key")["unique_id"].apply(frozenset)
     return set(grouped)
 
 
@@ -132,7 +132,7 @@ def test_match_rule_and_score_per_record() -> None:
     """Each record says which link holds it in its cluster, and how strongly."""
     records = frame({"a:1": ID_A, "b:1": ID_A, "g:1": None, "h:1": None})
     result = cluster_records(records, pairs(("b:1", "g:1", 0.998, 9.0)), decisions(), matching_config())
-    by_record = result.assignments.set_index("unique_id")
+    by_record = result.assignments.to_pandas().set_index("unique_id")
     assert by_record.loc["a:1", "match_rule"] == "same_id_number"
     assert by_record.loc["g:1", "match_rule"] == "probabilistic"
     assert by_record.loc["g:1", "match_score"] == pytest.approx(0.998)
