@@ -111,8 +111,6 @@ select
          then substr(id_any, 1, 6) || substr(id_any, 15, 4) || ':' || coalesce(left(birth_date, 4), '')
     end as id_head6_tail4_full,
     case when length(id_key) = 18 then substr(id_key, 7, 12) end as id_tail12,
-    case when length(id_key) = 18 then substr(id_key, 1, 16) end as id_head16,
-    case when length(id_key) = 18 then substr(id_key, 1, 14) || substr(id_key, 17, 2) end as id_head14_tail2,
     phone as phone_key_full
 from ({derived})
 """
