@@ -8,12 +8,12 @@ to quarantine with its rule and reason; a usable row with a problem is kept and 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -89,14 +89,11 @@ class _Problems:
         if not frames:
             return schema.empty_table()
         problems = pd.concat(frames, ignore_index=True)
-        raw_rows = self.raw.loc[problems["at"]].astype(object)
-        raw_rows = raw_rows.where(raw_rows.notna(), None)
+        raw_rows = self.raw.loc[problems["at"]]
         problems["source_system"] = self.contract.name
-        problems["source_record_id"] = raw_rows[self.contract.primary_key].to_numpy()
+        problems["source_record_id"] = raw_rows[self.contract.primary_key].astype(object).to_numpy()
         problems["batch_id"] = self.batch_id
-        problems["raw_values"] = [
-            json.dumps(row, ensure_ascii=False, default=str) for row in raw_rows.to_dict("records")
-        ]
+        problems["raw_values"] = json_objects(raw_rows, list(self.raw.columns))
         return pa.Table.from_pandas(problems[schema.names], schema=schema, preserve_index=False)
 
     def tables(self, kept: pd.Series) -> tuple[pa.Table, pa.Table]:
@@ -330,18 +327,25 @@ def _reject_unusable(
     return ~(missing_key | repeated | unidentifiable)
 
 
-def _attributes_json(contract: SourceContract, raw: pd.DataFrame) -> pd.Series | list[None]:
-    """The source-specific columns as one JSON object per row, each distinct value encoded once."""
+def json_objects(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """One JSON object per row of ``frame`` with the given columns (built by DuckDB, in row order)."""
+    rows = pa.Table.from_pandas(frame[columns], preserve_index=False)
+    fields = ", ".join('"{0}" := "{0}"'.format(column.replace('"', '""')) for column in columns)
+    connection = duckdb.connect()
+    try:
+        connection.register("rows", rows)
+        return connection.sql(f"select to_json(struct_pack({fields})) as row_json from rows").fetchnumpy()[
+            "row_json"
+        ]
+    finally:
+        connection.close()
+
+
+def _attributes_json(contract: SourceContract, raw: pd.DataFrame) -> np.ndarray | list[None]:
+    """The source-specific columns as one JSON object per row."""
     if not contract.attributes:
         return [None] * len(raw)
-    parts = []
-    for column in contract.attributes:
-        encoded = _map_distinct(raw[column], lambda v: json.dumps(v, ensure_ascii=False)).fillna("null")
-        parts.append(json.dumps(column, ensure_ascii=False) + ": " + encoded)
-    joined = parts[0]
-    for part in parts[1:]:
-        joined = joined + ", " + part
-    return "{" + joined + "}"
+    return json_objects(raw, list(contract.attributes))
 
 
 def _record_hash(contract: SourceContract, raw: pd.DataFrame) -> pd.Series:

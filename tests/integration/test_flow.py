@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -38,6 +39,19 @@ def test_run_links_two_custom_sources_and_quarantines_bad_rows(systems) -> None:
         {"source_record_id": "p3", "rule": "duplicate_primary_key"},
         {"source_record_id": "p4", "rule": "unidentifiable_record"},
     ]
+    raw = json.loads(
+        rows(warehouse, "select raw_values from quarantine where source_record_id = 'p4'")[0]["raw_values"]
+    )
+    assert raw == {
+        "patient_no": "p4",
+        "doc_kind": None,
+        "doc_no": None,
+        "full_name": None,
+        "sex": "m",
+        "dob": None,
+        "ward": "C",
+        "changed_at": "2026-01-01 08:00:00",
+    }
     landed = rows(warehouse, "select sum(row_count) as n from load_batch")[0]["n"]
     kept = rows(warehouse, "select count(*) as n from source_record")[0]["n"]
     assert landed == kept + len(quarantine) == 7
