@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -64,6 +65,17 @@ select kind, coalesce(pairs, 0) from pairs
 """
 
 
+def _against_truth(links: pa.Table, truth: pa.Table, sql: str) -> list[tuple[Any, ...]]:
+    """Run a scoring query over ``links`` and ``truth`` registered side by side."""
+    connection = duckdb.connect()
+    try:
+        connection.register("links", links.select(["source_system", "source_record_id", "resident_id"]))
+        connection.register("truth", truth.select(["source_system", "source_record_id", "person_key"]))
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()
+
+
 def score_links(links: pa.Table, truth: pa.Table) -> LinkageScore:
     """Pairwise precision, recall and F1 of ``links`` against ``truth``.
 
@@ -74,11 +86,7 @@ def score_links(links: pa.Table, truth: pa.Table) -> LinkageScore:
     Returns:
         The score.
     """
-    connection = duckdb.connect()
-    connection.register("links", links.select(["source_system", "source_record_id", "resident_id"]))
-    connection.register("truth", truth.select(["source_system", "source_record_id", "person_key"]))
-    counts = {kind: int(value) for kind, value in connection.execute(_PAIR_COUNTS).fetchall()}
-    connection.close()
+    counts = {kind: int(value) for kind, value in _against_truth(links, truth, _PAIR_COUNTS)}
     precision = counts["correct"] / counts["predicted"] if counts["predicted"] else 1.0
     recall = counts["correct"] / counts["true"] if counts["true"] else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -148,12 +156,7 @@ def score_clusters(links: pa.Table, truth: pa.Table) -> ClusterScore:
     Returns:
         The score.
     """
-    connection = duckdb.connect()
-    connection.register("links", links.select(["source_system", "source_record_id", "resident_id"]))
-    connection.register("truth", truth.select(["source_system", "source_record_id", "person_key"]))
-    row = connection.execute(_BCUBED).fetchone()
-    connection.close()
-    assert row is not None
+    row = _against_truth(links, truth, _BCUBED)[0]
     precision, recall = float(row[0] or 1.0), float(row[1] or 1.0)
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return ClusterScore(
