@@ -22,17 +22,11 @@ from functools import lru_cache
 
 from stdnum.cn import ric
 
+from pipelines.canonical import canonical_fields
 from pipelines.standardize import as_text, is_placeholder
 from pipelines.standardize.dates import MIN_YEAR
 
-ID_TYPES = (
-    "cn_resident_id",
-    "passport",
-    "hk_macao_permit",
-    "tw_permit",
-    "foreign_permanent_resident",
-    "other",
-)
+ID_TYPES = canonical_fields()["id_type"].values  # declared once, in schemas/canonical.yaml
 ID_STATUSES = (
     "valid",
     "converted_15",
