@@ -57,6 +57,16 @@ def _source_ranks(rules: Survivorship, sources: list[str]) -> pa.Table:
     return pa.table(columns)
 
 
+# Values that say "not known" (canonical gender U): they neither survive over a known value nor
+# disagree with one.
+UNKNOWN = {"gender": "U"}
+
+
+def known_value(name: str) -> str:
+    """SQL for a field's value with its "not known" marker read as null."""
+    return f"nullif({name}, '{UNKNOWN[name]}')" if name in UNKNOWN else name
+
+
 def build_residents(
     connection: duckdb.DuckDBPyConnection, linked_records: str, sources: list[str]
 ) -> pa.Table:
@@ -76,9 +86,11 @@ def build_residents(
     for name in rules.priority:
         # Ties (same source, same update time) go to the smallest record id: runs agree.
         order = f"(rank_{name}, -coalesce(epoch(updated_at), 0), source_record_id)"
-        pick = f"struct_pack(v := {name}, s := source_system)"
-        picks.append(f"arg_min({pick}, {order}) filter (where {name} is not null) as pick_{name}")
-        unpacked.append(f"pick_{name}.v as {name}, pick_{name}.s as {name}_source")
+        value = known_value(name)
+        pick = f"struct_pack(v := {value}, s := source_system)"
+        picks.append(f"arg_min({pick}, {order}) filter (where {value} is not null) as pick_{name}")
+        shown = f"coalesce(pick_{name}.v, '{UNKNOWN[name]}')" if name in UNKNOWN else f"pick_{name}.v"
+        unpacked.append(f"{shown} as {name}, pick_{name}.s as {name}_source")
     return connection.sql(
         f"""
         select resident_id, {", ".join(unpacked)}, source_count, record_count
@@ -131,15 +143,16 @@ _BY_RECORD = "order by source_system, source_record_id"
 
 def _disagreement_sql(name: str, linked_records: str) -> str:
     # Values are gathered only for the few residents that disagree: counting is cheap, JSON is not.
+    value = known_value(name)
     return f"""
         select resident_id, '{name}' as field, 'sources_disagree' as conflict_type,
-               count(distinct {name}) as value_count,
+               count(distinct {value}) as value_count,
                to_json(map(list(source_system || ':' || source_record_id {_BY_RECORD}),
-                           list(cast({name} as varchar) {_BY_RECORD}))) as "values"
+                           list(cast({value} as varchar) {_BY_RECORD}))) as "values"
         from {linked_records}
-        where {name} is not null and resident_id in (
-            select resident_id from {linked_records} where {name} is not null
-            group by resident_id having count(distinct {name}) > 1
+        where {value} is not null and resident_id in (
+            select resident_id from {linked_records} where {value} is not null
+            group by resident_id having count(distinct {value}) > 1
         )
         group by resident_id
         """

@@ -74,3 +74,19 @@ def test_birth_date_disagreeing_with_the_id_number_is_a_conflict() -> None:
     assert [(c["field"], c["conflict_type"]) for c in conflicts] == [
         ("birth_date", "birth_date_disagrees_with_id_number")
     ]
+
+
+def test_unknown_gender_neither_survives_nor_disagrees() -> None:
+    """A register's U gives way to the grid's F, and U against F is no conflict; M against F is."""
+    residents, conflicts = resolve(
+        linked(
+            ("public_security:1", "R1", {"name": "张伟", "gender": "U"}),
+            ("grid:7", "R1", {"name": "张伟", "gender": "F"}),
+            ("public_security:2", "R2", {"name": "李娜", "gender": "M"}),
+            ("grid:8", "R2", {"name": "李娜", "gender": "F"}),
+            ("grid:9", "R3", {"name": "王芳", "gender": "U"}),
+        )
+    )
+    genders = {r["resident_id"]: (r["gender"], r["gender_source"]) for r in residents}
+    assert genders == {"R1": ("F", "grid"), "R2": ("M", "public_security"), "R3": ("U", None)}
+    assert [(c["resident_id"], c["field"]) for c in conflicts if c["field"] == "gender"] == [("R2", "gender")]
