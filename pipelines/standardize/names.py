@@ -2,7 +2,8 @@
 
 Names are compared on code points and on pinyin (DESIGN.md section 5). `normalize_name` removes
 the differences that do not change who is meant: traditional vs simplified characters, spaces inside
-Chinese names, the many middle dots of ethnic-minority names, punctuation noise, letter case.
+Chinese names, the many middle dots of ethnic-minority names, accents on Latin letters ('José Müller'
+and an ASCII-only system's 'Jose Muller'), punctuation noise, letter case.
 `name_pinyin` gives '张伟', '張 偉' and 'ZHANG WEI' the same key, 'zhangwei'.
 """
 
@@ -72,6 +73,12 @@ _REPEATED_DOTS = re.compile(f"{MIDDLE_DOT}+")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 _PINYIN_SEPARATORS = re.compile(r"[\s·.'\-]")
 _LATIN_LETTERS = re.compile(r"[^a-zà-ɏ]")
+# Latin letters that Unicode does not decompose into a base letter and an accent, written as
+# ASCII-only systems and passports' machine-readable zones write them.
+_UNDECOMPOSABLE_LATIN = {
+    "ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "ħ": "h", "Ħ": "H",
+    "ı": "i", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "þ": "th", "Þ": "TH", "ß": "ss", "ẞ": "SS",
+}  # fmt: skip
 _converter: Any = None
 
 
@@ -79,9 +86,10 @@ def normalize_name(raw: object) -> str | None:
     """Write a person's name in one canonical form.
 
     Chinese names are converted to simplified characters with their inner spaces removed and any
-    separator dot written '·'; Latin names are upper-cased with single spaces between words and
-    dots turned into spaces. Brackets with their content ('(已故)'), digits and punctuation go;
-    '?' (the usual stand-in for a character the system lacks) stays.
+    separator dot written '·'; Latin names are upper-cased without accents ('Müller' → 'MULLER',
+    'Łukasz' → 'LUKASZ'), with single spaces between words and dots turned into spaces. Brackets
+    with their content ('(已故)'), digits and punctuation go; '?' (the usual stand-in for a character
+    the system lacks) stays.
 
     Args:
         raw: The source value; None, NaN and NA give None.
@@ -143,9 +151,20 @@ def _chinese_form(text: str) -> str:
 
 
 def _latin_form(text: str) -> str:
-    text = text.translate(_DOTS_TO_SPACE)
+    text = "".join(_latin_base_letter(ch) for ch in text.translate(_DOTS_TO_SPACE))
     text = _LATIN_NOISE.sub("", text)
     return _SPACES.sub(" ", text).strip(" -'").upper()
+
+
+@cache
+def _latin_base_letter(char: str) -> str:
+    """A Latin letter without its accents ('é' → 'e'); letters of other scripts stay as they are."""
+    if char.isascii():
+        return char
+    if char in _UNDECOMPOSABLE_LATIN:
+        return _UNDECOMPOSABLE_LATIN[char]
+    base = unicodedata.normalize("NFD", char)[0]
+    return base if base.isascii() and base.isalpha() else char
 
 
 def _to_simplified(text: str) -> str:

@@ -42,10 +42,16 @@ from pipelines.standardize.names import is_pinyin_only, name_pinyin, normalize_n
         ("ahmat.abdulla", "AHMAT ABDULLA"),
         ("jean-pierre dupont", "JEAN-PIERRE DUPONT"),
         ("O'Brien", "O'BRIEN"),
+        ("José Müller", "JOSE MULLER"),
+        ("MÜLLER, José", "MULLER JOSE"),
+        ("Łukasz Wójcik-Søgaard", "LUKASZ WOJCIK-SOGAARD"),
+        ("Nguyễn Thị Ánh", "NGUYEN THI ANH"),
+        ("Weiß", "WEISS"),
+        ("Йосиф", "ЙОСИФ"),
     ],
 )
 def test_names_are_written_one_way(raw: str, expected: str) -> None:
-    """Script, spacing, dots, case and punctuation noise are normalized away."""
+    """Script, spacing, dots, Latin accents, case and punctuation noise are normalized away."""
     assert normalize_name(raw) == expected
 
 
