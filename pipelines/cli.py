@@ -78,7 +78,9 @@ def print_summary(summary: RunSummary, layout: WarehouseLayout) -> None:
         )
     if summary.blocked:
         print(f"  BLOCKED: {summary.blocked}; the previous snapshot stays live")
-    if summary.snapshot_id:
+    if summary.unchanged:
+        print(f"  nothing changed since snapshot {summary.snapshot_id}: it stays live, nothing was rewritten")
+    elif summary.snapshot_id:
         print(f"  snapshot {summary.snapshot_id} is live in {layout.root}")
 
 

@@ -7,6 +7,7 @@ previous one persisted, so any step can be rerun alone.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -20,7 +21,14 @@ from pipelines.contracts import SourceContract, load_contracts
 from pipelines.extract import BatchManifest, extract_source, landed_batches
 from pipelines.grants import load_grants
 from pipelines.layout import WarehouseLayout, write_json_atomically
-from pipelines.publish import Snapshot, publish_snapshot, read_published
+from pipelines.publish import (
+    MARTS_DIR,
+    Snapshot,
+    SnapshotNotFound,
+    current_snapshot,
+    publish_snapshot,
+    read_published,
+)
 from pipelines.quality.gate import (
     QualityGateFailed,
     contracts_of,
@@ -34,10 +42,13 @@ from pipelines.resolve.resolution import (
     empty_previous,
     resolve_identities,
 )
-from pipelines.settings import DEFAULT_GRANTS_DIR, DEFAULT_SOURCES_DIR
+from pipelines.resolve.review import decisions_path
+from pipelines.settings import DEFAULT_GRANTS_DIR, DEFAULT_SOURCES_DIR, PROJECT_ROOT
 from pipelines.stage import StageResult, applied_batches, read_state, stage_source
 
 log = logging.getLogger(__name__)
+
+SCHEMAS_DIR = PROJECT_ROOT / "schemas"
 
 Progress = Callable[[str], None]
 
@@ -66,6 +77,7 @@ class RunSummary:
     snapshot_id: str | None = None
     blocked: str | None = None
     quality: list[dict[str, object]] = field(default_factory=list)
+    unchanged: bool = False
 
     @property
     def succeeded(self) -> bool:
@@ -231,6 +243,7 @@ def reconcile_and_publish(
     summary: RunSummary | None = None,
     grants_dir: Path = DEFAULT_GRANTS_DIR,
     sources_dir: Path = DEFAULT_SOURCES_DIR,
+    inputs: str | None = None,
 ) -> Snapshot:
     """Resolve identities over the staged sources, run the quality checks, publish a snapshot.
 
@@ -241,6 +254,7 @@ def reconcile_and_publish(
         summary: Filled with step times, counts and check results when given.
         grants_dir: Folder of department grants.
         sources_dir: Folder of source contracts (their ``checks:`` and schedules).
+        inputs: Fingerprint of the inputs (``publish_inputs``), kept in the snapshot's manifest.
 
     Returns:
         The published snapshot.
@@ -264,12 +278,54 @@ def reconcile_and_publish(
         outcome.raise_if_blocked()
     with timed(summary, "publish"):
         tables |= quality_tables(outcome, read_published(layout, "dq_result"))
-        snapshot = publish_snapshot(layout, tables, run_id, load_grants(grants_dir))
+        snapshot = publish_snapshot(layout, tables, run_id, load_grants(grants_dir), inputs)
     summary.residents = resolution.resident.num_rows
     summary.links = resolution.resident_source_link.num_rows
     summary.conflicts = resolution.resident_conflict.num_rows
     summary.snapshot_id = snapshot.snapshot_id
     return snapshot
+
+
+def publish_inputs(layout: WarehouseLayout, sources: list[str], sources_dir: Path, grants_dir: Path) -> str:
+    """Fingerprint of everything a snapshot is made from.
+
+    The staged batches of each source, the reviewer decisions, the contracts, the grants, the
+    declared rules and models (``schemas/*.yaml``) and the warehouse SQL: when none of them changed,
+    a new snapshot would hold what the live one holds.
+
+    Args:
+        layout: The warehouse directory.
+        sources: Source systems with a staged state.
+        sources_dir: Folder of source contracts.
+        grants_dir: Folder of department grants.
+
+    Returns:
+        A SHA-256 hex digest.
+    """
+    digest = hashlib.sha256()
+    for source in sorted(sources):
+        digest.update(f"{source}:{','.join(applied_batches(layout, source))}\n".encode())
+    files = [
+        decisions_path(layout),
+        *sorted(sources_dir.glob("*.y*ml")),
+        *sorted(grants_dir.glob("*.yaml")),
+        *sorted(SCHEMAS_DIR.glob("*.yaml")),
+        *sorted(MARTS_DIR.glob("*.sql")),
+    ]
+    for path in files:
+        if path.is_file():
+            digest.update(f"{path.name}\n".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _live_snapshot_holds(layout: WarehouseLayout, inputs: str) -> Snapshot | None:
+    """The live snapshot when it was made from exactly these inputs, else None."""
+    try:
+        live = current_snapshot(layout)
+    except SnapshotNotFound:
+        return None
+    return live if live.inputs == inputs else None
 
 
 def staged_sources(layout: WarehouseLayout, contracts: list[SourceContract]) -> list[str]:
@@ -313,11 +369,18 @@ def run_flow(
     for name in summary.failures:
         if name in sources:
             summary.stale_sources[name] = applied_batches(layout, name)[-1]
-    if sources:
+    inputs = publish_inputs(layout, sources, sources_dir, grants_dir)
+    live = _live_snapshot_holds(layout, inputs)
+    if live is not None:
+        summary.unchanged, summary.snapshot_id = True, live.snapshot_id
+        summary.residents = live.table_rows.get("resident", 0)
+        summary.links = live.table_rows.get("resident_source_link", 0)
+        summary.conflicts = live.table_rows.get("resident_conflict", 0)
+    elif sources:
         if progress:
             progress(f"resolving identities across {', '.join(sources)}")
         try:
-            reconcile_and_publish(layout, sources, summary.run_id, summary, grants_dir, sources_dir)
+            reconcile_and_publish(layout, sources, summary.run_id, summary, grants_dir, sources_dir, inputs)
         except QualityGateFailed as blocked:
             log.error("%s", blocked)
     write_json_atomically(layout.runs / f"{summary.run_id}.json", summary.as_dict())

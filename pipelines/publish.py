@@ -44,6 +44,7 @@ class Snapshot:
         folder: Where it lives.
         table_rows: Rows per table.
         created_at: When it was published (UTC, ISO text).
+        inputs: Fingerprint of what the snapshot was made from (see ``flow.publish_inputs``).
     """
 
     snapshot_id: str
@@ -51,6 +52,7 @@ class Snapshot:
     folder: Path
     table_rows: dict[str, int]
     created_at: str
+    inputs: str | None = None
 
     @property
     def database(self) -> Path:
@@ -110,6 +112,7 @@ def publish_snapshot(
     tables: Mapping[str, pa.Table],
     run_id: str,
     grants: Sequence[Grant] = (),
+    inputs: str | None = None,
 ) -> Snapshot:
     """Write all tables as a new snapshot and make it live.
 
@@ -118,6 +121,7 @@ def publish_snapshot(
         tables: Base tables by name (the SQL marts in ``warehouse/marts`` are built on top).
         run_id: The run publishing it.
         grants: Department grants; each gets a database of what it may see.
+        inputs: Fingerprint of the snapshot's inputs, kept in its manifest.
 
     Returns:
         The new live snapshot.
@@ -133,6 +137,7 @@ def publish_snapshot(
             "run_id": run_id,
             "table_rows": table_rows,
             "created_at": created_at.isoformat(),
+            "inputs": inputs,
         }
         write_json_atomically(folder / "manifest.json", manifest)
     write_json_atomically(layout.current_pointer, {"snapshot_id": snapshot_id})
@@ -144,6 +149,7 @@ def publish_snapshot(
         folder=final,
         table_rows=table_rows,
         created_at=created_at.isoformat(),
+        inputs=inputs,
     )
 
 

@@ -13,6 +13,7 @@ from pipelines.flow import run_flow
 from pipelines.layout import WarehouseLayout
 from pipelines.publish import current_snapshot
 from pipelines.query import QueryError, run_query
+from pipelines.resolve.review import record_decision
 
 
 def rows(warehouse: Path, sql: str) -> list[dict[str, object]]:
@@ -106,6 +107,36 @@ def test_second_run_on_unchanged_sources_publishes_the_same_contents(systems) ->
     second_summary = run_flow(sources, warehouse, environ)
     assert [s.batch.is_new for s in second_summary.syncs] == [False, False]
     assert table_contents(warehouse) == first
+
+
+def test_unchanged_rerun_keeps_the_live_snapshot_without_rewriting_it(systems) -> None:
+    """With no new batch, decision or configuration change, the live snapshot stays and nothing is written."""
+    sources, warehouse, environ = systems
+    first = run_flow(sources, warehouse, environ)
+    second = run_flow(sources, warehouse, environ)
+    assert (second.unchanged, second.snapshot_id) == (True, first.snapshot_id)
+    assert (second.residents, second.links) == (first.residents, first.links)
+    assert [p.name for p in (warehouse / "snapshots").iterdir()] == [first.snapshot_id]
+
+
+@pytest.mark.parametrize("change", ["reviewer_decision", "grant", "contract"])
+def test_a_decision_or_configuration_change_republishes(systems, tmp_path: Path, change: str) -> None:
+    """A reviewer decision, a new grant or an edited contract is published even with no new batch."""
+    sources, warehouse, environ = systems
+    grants = tmp_path / "grants"
+    grants.mkdir()
+    first = run_flow(sources, warehouse, environ, grants_dir=grants)
+    if change == "reviewer_decision":
+        record_decision(WarehouseLayout(warehouse), "clinic:p1", "housing:t2", "not_same", reviewer="auditor")
+    elif change == "grant":
+        (grants / "clinic.yaml").write_text(
+            "department: clinic\ntitle: Clinic\ntables:\n  resident:\n    columns: [resident_id]\n"
+        )
+    else:
+        contract = sources / "clinic.yaml"
+        contract.write_text(contract.read_text().replace("title: Clinic patients", "title: Clinic"))
+    second = run_flow(sources, warehouse, environ, grants_dir=grants)
+    assert not second.unchanged and second.snapshot_id != first.snapshot_id
 
 
 def test_second_run_picks_up_exactly_the_change(systems, tmp_path: Path) -> None:
