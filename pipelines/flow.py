@@ -319,7 +319,7 @@ def publish_inputs(layout: WarehouseLayout, sources: list[str], sources_dir: Pat
     return digest.hexdigest()
 
 
-def _live_snapshot_holds(layout: WarehouseLayout, inputs: str) -> Snapshot | None:
+def live_snapshot_holds(layout: WarehouseLayout, inputs: str) -> Snapshot | None:
     """The live snapshot when it was made from exactly these inputs, else None."""
     try:
         live = current_snapshot(layout)
@@ -370,7 +370,7 @@ def run_flow(
         if name in sources:
             summary.stale_sources[name] = applied_batches(layout, name)[-1]
     inputs = publish_inputs(layout, sources, sources_dir, grants_dir)
-    live = _live_snapshot_holds(layout, inputs)
+    live = live_snapshot_holds(layout, inputs)
     if live is not None:
         summary.unchanged, summary.snapshot_id = True, live.snapshot_id
         summary.residents = live.table_rows.get("resident", 0)

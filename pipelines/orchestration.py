@@ -340,22 +340,6 @@ def publish_lock(layout: WarehouseLayout) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _published_batches(layout: WarehouseLayout) -> set[tuple[str, str]]:
-    from pipelines.publish import read_published
-
-    table = read_published(layout, "load_batch")
-    if table is None:
-        return set()
-    rows = table.select(["source_system", "batch_id", "status"]).to_pylist()
-    return {(r["source_system"], r["batch_id"]) for r in rows if r["status"] == "published"}
-
-
-def _staged_batches(layout: WarehouseLayout, sources: list[str]) -> set[tuple[str, str]]:
-    from pipelines.stage import applied_batches
-
-    return {(source, batch) for source in sources for batch in applied_batches(layout, source)}
-
-
 def safe_run_id(airflow_run_id: str) -> str:
     """A gridsync run id (usable as a file name) from an Airflow run id."""
     return "airflow-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", airflow_run_id)
@@ -384,7 +368,7 @@ def publish_staged(
         AirflowFailException: A blocking data-quality check failed (no retry; the last good
             snapshot stays live and ``runs/<run id>.json`` says why).
     """
-    from pipelines.flow import RunSummary
+    from pipelines.flow import RunSummary, live_snapshot_holds, publish_inputs
     from pipelines.layout import WarehouseLayout, write_json_atomically
     from pipelines.publish import current_snapshot
     from pipelines.stage import applied_batches
@@ -401,10 +385,10 @@ def publish_staged(
         summary.stale_sources = {
             name: applied_batches(layout, name)[-1] for name in summary.failures if name in sources
         }
-        staged = _staged_batches(layout, sources)
-        is_new = force or not staged <= _published_batches(layout)
+        inputs = publish_inputs(layout, sources, settings.sources_dir, settings.grants_dir)
+        is_new = force or live_snapshot_holds(layout, inputs) is None
         if is_new:
-            _reconcile_and_publish(layout, sources, summary, settings)
+            _reconcile_and_publish(layout, sources, summary, settings, inputs)
         else:
             summary.snapshot_id = current_snapshot(layout).snapshot_id
         result = {
@@ -424,7 +408,7 @@ def publish_staged(
 
 
 def _reconcile_and_publish(
-    layout: WarehouseLayout, sources: list[str], summary: RunSummary, settings: Settings
+    layout: WarehouseLayout, sources: list[str], summary: RunSummary, settings: Settings, inputs: str
 ) -> None:
     """Publish; a blocking quality failure fails the task at once (a retry cannot fix the data)."""
     from pipelines.flow import reconcile_and_publish
@@ -438,6 +422,7 @@ def _reconcile_and_publish(
             summary,
             grants_dir=settings.grants_dir,
             sources_dir=settings.sources_dir,
+            inputs=inputs,
         )
     except QualityGateFailed as blocked:
         from airflow.sdk.exceptions import AirflowFailException  # the Airflow task fails without retry
