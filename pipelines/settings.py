@@ -50,11 +50,6 @@ def expand_env_vars(text: str, environ: Mapping[str, str] | None = None) -> str:
     return _ENV_REFERENCE.sub(value_of, text)
 
 
-def environment_snapshot() -> dict[str, str]:
-    """Return a copy of the process environment, for code that must resolve ``${VAR}`` later."""
-    return dict(os.environ)
-
-
 @dataclass(frozen=True)
 class Settings:
     """Paths and switches of one gridsync installation.
