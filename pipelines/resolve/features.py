@@ -72,12 +72,13 @@ select
     name,
     name_pinyin,
     case when not regexp_matches(name, '[\\x{{3400}}-\\x{{9fff}}]')
-         then array_to_string(list_sort(string_split(name, ' ')), ' ') end as name_tokens,
+         then list_sort(regexp_split_to_array(name, '[ -]+')) end as name_words,
     left(name_pinyin, 1) as name_initial_pinyin,
     nullif(gender, 'U') as gender_recorded,
     birth_date as birth_date_recorded,
     phone,
-    lower(regexp_replace(address, '[\\s[:punct:]，。、（）【】《》·－—]', '', 'g')) as address_key
+    strip_accents(lower(regexp_replace(address, '[\\s[:punct:]，。、（）【】《》·－—]', '', 'g')))
+        as address_key
 from {records}
 """
 
@@ -103,7 +104,13 @@ from (
 
 _KEYS = """
 select
-    * exclude (id_birth_date, id_gender, id_any),
+    * exclude (id_birth_date, id_gender, id_any, name_words),
+    array_to_string(name_words, ' ') as name_tokens,
+    array_to_string(list_transform(name_words, lambda word: left(word, -1)), ' ') as name_token_stems,
+    list_filter(name_words, lambda word: length(word) > 1) as name_full_words,
+    list_filter(name_words, lambda word: length(word) = 1) as name_initials,
+    list_transform(name_words, lambda word: left(word, 1)) as name_word_initials,
+    case when name_words is not null then birth_date end as latin_name_birth_date,
     left(birth_date, 4) as birth_year,
     substr(birth_date, 6, 2) as birth_month,
     substr(birth_date, 9, 2) as birth_day,

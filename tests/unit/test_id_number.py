@@ -187,6 +187,7 @@ def test_document_type_is_inferred_from_shape(raw: str, value: str, id_type: str
             IdNumber(None, "passport", "placeholder", reason="placeholder value '无'"),
         ),
         (None, "tw_permit", IdNumber(None, "tw_permit", "missing")),
+        ("fpr 3j7 tg1jg", "national_id", IdNumber("FPR3J7TG1JG", "national_id", "not_cn_resident_id")),
         (
             "11010519491231002X",
             "not_a_type",

@@ -40,13 +40,84 @@ CASES: list[dict[str, Any]] = [
         "r": {"name": "SMITH, JOHN"},
         "expected": "same words in another order",
     },
+    # Latin names: a hyphen parts words; middle names (or second surnames) left out or written as
+    # initials; one letter mistyped inside a word, in any word order
+    {
+        "field": "name",
+        "l": {"name": "Jean-Pierre Martin"},
+        "r": {"name": "MARTIN, Jean Pierre"},
+        "expected": "same words in another order",
+    },
+    {
+        "field": "name",
+        "l": {"name": "Marie Anna Martin"},
+        "r": {"name": "Marie A. Martin"},
+        "expected": "same words, some left out or written as initials",
+    },
+    {
+        "field": "name",
+        "l": {"name": "MARTIN, Marie Anna"},
+        "r": {"name": "Marie Martin"},
+        "expected": "same words, some left out or written as initials",
+    },
+    {
+        "field": "name",
+        "l": {"name": "João L. Andersson"},
+        "r": {"name": "Joao Andersson"},
+        "expected": "same words, some left out or written as initials",
+    },
+    {
+        "field": "name",
+        "l": {"name": "Laura Müller-Öztürk"},
+        "r": {"name": "MULLER, Laura"},
+        "expected": "same words, some left out or written as initials",
+    },
+    # a different middle name, or a given name reduced to its initial, is not that level
+    {
+        "field": "name",
+        "l": {"name": "Marie A. Martin"},
+        "r": {"name": "Marie Léa Martin"},
+        "expected": "spelling close",
+    },
+    {"field": "name", "l": {"name": "M. Martin"}, "r": {"name": "Marie Martin"}, "expected": "different"},
+    {
+        "field": "name",
+        "l": {"name": "Lucia Kohler"},
+        "r": {"name": "KIHLER, Lucia"},
+        "expected": "same words, one letter mistyped inside a word",
+    },
+    {
+        "field": "name",
+        "l": {"name": "Thomas Szymanski"},
+        "r": {"name": "SZYMAASKI, Thomas"},
+        "expected": "same words, one letter mistyped inside a word",
+    },
+    # names told apart by their last letter are not a typo (twins Mario and Maria, Paul and Paula)
+    {
+        "field": "name",
+        "l": {"name": "Mario Rossi"},
+        "r": {"name": "Maria Rossi"},
+        "expected": "one character apart",
+    },
+    {
+        "field": "name",
+        "l": {"name": "Paul Martin"},
+        "r": {"name": "Paula Martin"},
+        "expected": "one character apart",
+    },
+    {
+        "field": "name",
+        "l": {"name": "KATHARINA SCHMIDT"},
+        "r": {"name": "Katharine Schmitt"},
+        "expected": "spelling close",
+    },
     {"field": "name", "l": {"name": "王建国"}, "r": {"name": "王建军"}, "expected": "one character apart"},
     {"field": "name", "l": {"name": "欧阳娜娜"}, "r": {"name": "欧阳娜"}, "expected": "one character apart"},
     {
         "field": "name",
         "l": {"name": "MARIA GONZALEZ"},
         "r": {"name": "MARIA GONZALEZ LOPEZ"},
-        "expected": "spelling close",
+        "expected": "same words, some left out or written as initials",
     },
     {"field": "name", "l": {"name": "张伟明"}, "r": {"name": "張偉民"}, "expected": "one character apart"},
     {"field": "name", "l": {"name": "张伟"}, "r": {"name": "李娜"}, "expected": "different"},
@@ -138,11 +209,57 @@ CASES: list[dict[str, Any]] = [
         "r": {"id_number": "E12345678", "id_type": "passport"},
         "expected": "same number",
     },
+    # another country's identity card: kept as written, compacted and upper-cased
+    {
+        "field": "id_number",
+        "l": {"id_number": "m8j nv4 23g", "id_type": "national_id"},
+        "r": {"id_number": "M8JNV423G", "id_type": "national_id"},
+        "expected": "same number",
+    },
+    {
+        "field": "id_number",
+        "l": {"id_number": "M8JNV423G", "id_type": "national_id"},
+        "r": {"id_number": "M8JNV423H", "id_type": "national_id"},
+        "expected": "one character apart or two swapped",
+    },
+    # a passport and an identity card of one person are no disagreement
+    {
+        "field": "id_number",
+        "l": {"id_number": "XT3586923", "id_type": "passport"},
+        "r": {"id_number": "M8JNV423G", "id_type": "national_id"},
+        "expected": "missing, or documents of different kinds",
+    },
+    {
+        "field": "id_number",
+        "l": {"id_number": "E12345678", "id_type": "passport"},
+        "r": {"id_number": ID},
+        "expected": "missing, or documents of different kinds",
+    },
+    # ... but the same number under two kinds agrees, and so does a masked number whose kind is
+    # inferred (a resident ID) with the full number of a permanent resident card
+    {
+        "field": "id_number",
+        "l": {"id_number": "M8JNV423G", "id_type": "other"},
+        "r": {"id_number": "M8JNV423G", "id_type": "national_id"},
+        "expected": "same number",
+    },
+    {
+        "field": "id_number",
+        "l": {"id_number": "942704********2105"},
+        "r": {"id_number": "942704199703252105", "id_type": "foreign_permanent_resident"},
+        "expected": "masked number agrees on its visible characters",
+    },
+    {
+        "field": "id_number",
+        "l": {"id_number": "XT3586923", "id_type": "passport"},
+        "r": {"id_number": "RB5338649", "id_type": "passport"},
+        "expected": "different",
+    },
     {
         "field": "id_number",
         "l": {"id_number": ID},
         "r": {"id_number": "000000000000000000"},
-        "expected": "missing",
+        "expected": "missing, or documents of different kinds",
     },
     # gender, phone, address
     {"field": "gender", "l": {"gender": "M"}, "r": {"id_number": ID}, "expected": "different"},
