@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -28,7 +29,9 @@ class FieldMapping(BaseModel):
     """How one canonical field is read from a source row.
 
     Exactly one of ``column`` (read a column) or ``value`` (a constant) is given.
-    ``codes`` maps source codes to canonical values; ``format`` lists accepted date formats.
+    ``codes`` maps source codes to canonical values; ``format`` lists accepted date formats;
+    ``region`` (phone only) is the ISO 3166 region whose national format the source's phone numbers
+    without a country code follow ('FR' reads '06 12 34 56 78'); CN when not given.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -37,6 +40,7 @@ class FieldMapping(BaseModel):
     value: Any = None
     codes: dict[str, Any] | None = None
     format: tuple[str, ...] = ()
+    region: str | None = None
 
     @field_validator("format", mode="before")
     @classmethod
@@ -48,6 +52,13 @@ class FieldMapping(BaseModel):
     def _codes_keyed_by_text(cls, value: Any) -> Any:
         if isinstance(value, Mapping):
             return {str(code): canonical for code, canonical in value.items()}
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _known_phone_region(cls, value: str | None) -> str | None:
+        if value is not None and value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a region with a numbering plan (an ISO 3166 code such as FR)")
         return value
 
     @model_validator(mode="after")
@@ -98,6 +109,9 @@ class SourceContract(BaseModel):
         unknown = sorted(set(value) - set(known))
         if unknown:
             raise ValueError(f"unknown canonical field(s) {unknown}; known: {sorted(known)}")
+        regional = sorted(field for field, mapping in value.items() if mapping.region and field != "phone")
+        if regional:
+            raise ValueError(f"'region' is only read for phone, not for {', '.join(regional)}")
         return value
 
     @model_validator(mode="after")

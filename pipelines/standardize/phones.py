@@ -17,18 +17,22 @@ _TRAILING_EXTENSION = re.compile(r"-\d{1,5}$")
 _PLAIN_CN_MOBILE = re.compile(r"(?:\+86|0086|86)?(1\d{10})")
 _SPACING = re.compile(r"[\s\-]")
 _E164 = phonenumbers.PhoneNumberFormat.E164
+# Whose national format a number without country code follows, unless the contract says otherwise.
+DEFAULT_REGION = "CN"
 
 
-def normalize_phone(raw: object, region: str = "CN") -> str | None:
+def normalize_phone(raw: object, region: str = DEFAULT_REGION) -> str | None:
     """Write a phone number in E.164 form.
 
-    Separators, full-width digits, '+86'/'0086'/'86' prefixes and extensions ('转123', 'ext 12',
-    a trailing '-8021') are handled; an extension is dropped, as E.164 has none. When a cell holds
-    several numbers, the first valid one is kept.
+    Separators, full-width digits, '+86'/'0086'/'86' prefixes, any other country code written
+    with '+' or the international prefix ('+33 6 12 34 56 78', '0049 151 …') and extensions
+    ('转123', 'ext 12', a trailing '-8021') are handled; an extension is dropped, as E.164 has none.
+    When a cell holds several numbers, the first valid one is kept.
 
     Args:
         raw: The source value; None, NaN and NA give None.
-        region: ISO 3166 region whose national format applies to numbers without country code.
+        region: ISO 3166 region whose national format applies to numbers without country code
+            (a contract's ``phone: {column: ..., region: FR}``).
 
     Returns:
         For example '+8613812345678' or '+862787654321' (landline '027-87654321'); None when no

@@ -25,7 +25,7 @@ from pipelines.quality_rules import rule
 from pipelines.standardize.dates import parse_date
 from pipelines.standardize.id_number import normalize_id_number
 from pipelines.standardize.names import name_pinyin, normalize_name
-from pipelines.standardize.phones import normalize_phone
+from pipelines.standardize.phones import DEFAULT_REGION, normalize_phone
 
 DATE_FIELDS = ("birth_date", "death_date")
 VALID_ID_STATUSES = ("valid", "converted_15", "not_cn_resident_id")
@@ -260,7 +260,8 @@ def _phone_column(
     raw_phones = values.get("phone")
     if raw_phones is None:
         return {}
-    phones = _map_distinct(raw_phones, normalize_phone)
+    region = contract.fields["phone"].region or DEFAULT_REGION
+    phones = _map_distinct(raw_phones, lambda raw: normalize_phone(raw, region))
     invalid = raw_phones.notna() & phones.isna()
     column = contract.fields["phone"].column
     problems.report(invalid, "invalid_phone", column, "not a valid mobile or landline number")

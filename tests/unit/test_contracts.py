@@ -60,6 +60,17 @@ def test_valid_contract_loads_with_shorthand_and_codes(tmp_path: Path) -> None:
             ("  gender: {column: sex, codes: {1: M, 2: F}}\n", "  gender: {codes: {1: M}}\n"),
             "fields.gender",
         ),
+        (
+            ("attributes: [ward]\n", "  phone: {column: tel, region: XX}\nattributes: [ward]\n"),
+            "fields.phone.region",
+        ),
+        (
+            (
+                '  birth_date: {column: dob, format: "%d.%m.%Y"}\n',
+                "  birth_date: {column: dob, region: FR}\n",
+            ),
+            "fields",
+        ),
     ],
 )
 def test_invalid_contract_names_file_and_key(
@@ -72,6 +83,14 @@ def test_invalid_contract_names_file_and_key(
     message = str(raised.value)
     assert str(path) in message
     assert f"key '{expected_key}" in message
+
+
+def test_phone_region_is_read_from_the_phone_mapping(tmp_path: Path) -> None:
+    """A contract declares the region whose national format its phone numbers follow."""
+    text = VALID.replace("attributes: [ward]\n", "  phone: {column: tel, region: FR}\nattributes: [ward]\n")
+    contract = load_contract(write(tmp_path, text))
+    assert contract.fields["phone"].region == "FR"
+    assert contract.fields["name"].region is None
 
 
 def test_unparseable_yaml_names_the_file(tmp_path: Path) -> None:
