@@ -8,7 +8,9 @@ and writes middle names as initials) and its own errors at rates like the Chines
 typos, day and month swapped, a digit mistyped, missing documents, middle names dropped. Besides
 the random population there are literal hard cases: twins (same family name, birth date, address
 and home phone) and strangers sharing a common name and birth date. The truth maps every record to
-its person; only the test reads it.
+its person; only the test reads it. The contracts say what a data officer knows of each system:
+its identity cards are `national_id` numbers, and its phones follow the French numbering plan
+(`region: FR`) when written without a country code.
 """
 
 from __future__ import annotations
@@ -36,12 +38,12 @@ query: >-
   from patients
 primary_key: patient_no
 fields:
-  id_type: {column: doc_kind, codes: {P: passport, N: other}}
+  id_type: {column: doc_kind, codes: {P: passport, N: national_id}}
   id_number: doc_no
   name: full_name
   gender: {column: sex, codes: {m: M, f: F}}
   birth_date: {column: dob, format: "%d.%m.%Y"}
-  phone: mobile
+  phone: {column: mobile, region: FR}
   address: address
 """
 
@@ -53,11 +55,11 @@ connection: ${LATIN_HOUSING_URL}
 table: tenants
 primary_key: tenant_id
 fields:
-  id_type: {value: other}
+  id_type: {value: national_id}
   id_number: id_card
   name: tenant_name
   birth_date: {column: born, format: "%m/%d/%Y"}
-  phone: telephone
+  phone: {column: telephone, region: FR}
   address: flat_address
 """
 
@@ -69,12 +71,12 @@ connection: ${LATIN_LIBRARY_URL}
 table: members
 primary_key: member_no
 fields:
-  id_type: {value: other}
+  id_type: {value: national_id}
   id_number: card_id
   name: member_name
   gender: {column: gender, codes: {F: F, M: M}}
   birth_date: {column: birthday, format: "%Y-%m-%d"}
-  phone: phone
+  phone: {column: phone, region: FR}
   address: home
 """
 

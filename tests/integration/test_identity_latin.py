@@ -47,12 +47,6 @@ def residents_of(systems: Systems, links: pa.Table, person_key: str) -> set[str]
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gaps: no name level for dropped or initialled middle"
-    " names, and a non-CN national ID card can only be typed 'other' (not exclusive), so records"
-    " sharing one are split and one_resident_per_id_number blocks the publish",
-)
 def test_latin_sources_link_as_well_as_chinese_ones(
     resolved: tuple[Systems, RunSummary, pa.Table, float],
 ) -> None:
