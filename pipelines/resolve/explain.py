@@ -48,7 +48,7 @@ def levels_of_pairs(
     connection = duckdb.connect()
     try:
         connection.register("records", records)
-        connection.register("frame", build_matching_frame(connection, "records", 10**9).table)
+        frame = build_matching_frame(connection, "records", 10**9).table
         connection.register(
             "pairs",
             pa.table(
@@ -59,14 +59,14 @@ def levels_of_pairs(
                 }
             ),
         )
-        columns = connection.table("frame").columns
+        columns = connection.table(frame).columns
         sides = [f"l.{c} as {c}_l" for c in columns] + [f"r.{c} as {c}_r" for c in columns]
         cases = [f"{_level_case(c)} as {c.name}" for c in config.comparisons]
         rows = connection.sql(
             f"""
             select {", ".join(cases)} from (
                 select p.pair_index, {", ".join(sides)} from pairs p
-                join frame l on l.unique_id = p.left_ref join frame r on r.unique_id = p.right_ref
+                join {frame} l on l.unique_id = p.left_ref join {frame} r on r.unique_id = p.right_ref
             ) order by pair_index
             """
         ).fetchall()

@@ -123,22 +123,41 @@ from ({derived})
 """
 
 
+# The DuckDB table holding the current matching frame; it stays in DuckDB (bounded memory, spills
+# to disk), and Python sees only the key columns clustering needs.
+FRAME_TABLE = "matching_frame"
+KEY_COLUMNS = ("unique_id", "id_type", "id_key", "id_is_valid")
+
+
 @dataclass(frozen=True)
 class MatchingFrame:
     """The matching frame of the current records, and how it differs from the previous one.
 
     Attributes:
-        table: One row per record, ``unique_id`` being ``source_system:source_record_id``.
+        table: Name of the DuckDB table with one row per record, ``unique_id`` being
+            ``source_system:source_record_id``.
+        keys: Its ``KEY_COLUMNS`` (document numbers), for clustering and its guards.
         changed: unique_ids whose row is new or differs from the previous frame (None when there
             was no previous frame: every row is new).
         removed: unique_ids of the previous frame that are gone.
         derived: How many rows were derived from their records in this run (the others reused).
     """
 
-    table: pa.Table
+    table: str
+    keys: pa.Table
     changed: pa.Array | None
     removed: pa.Array
     derived: int
+
+    @property
+    def num_rows(self) -> int:
+        """How many records the frame holds."""
+        return self.keys.num_rows
+
+
+def frame_definition() -> str:
+    """The SQL deriving frame rows: part of the rules a saved state must have been built under."""
+    return _limited_sql(_derivation_sql("records"), 0)
 
 
 def _derivation_sql(records: str) -> str:
@@ -174,7 +193,8 @@ def build_matching_frame(
             whose matching inputs are unchanged; None derives every row.
 
     Returns:
-        The frame and its differences from the previous one.
+        The frame (left in ``connection`` as ``FRAME_TABLE``) and its differences from the
+        previous one.
     """
     params: dict[str, object] = {"valid_statuses": list(VALID_ID_STATUSES)}
     if previous is None:
@@ -184,12 +204,14 @@ def build_matching_frame(
         derived = _count(connection, "frame_unlimited")
     else:
         derived = _reuse_previous(connection, records, previous, params)
-    frame = connection.sql(_limited_sql("frame_unlimited", max_key_frequency)).to_arrow_table()
+    limited = _limited_sql("frame_unlimited", max_key_frequency)
+    run_sql(connection, f"create or replace temp table {FRAME_TABLE} as {limited}")
+    run_sql(connection, "drop table frame_unlimited")
+    keys = connection.sql(f"select {', '.join(KEY_COLUMNS)} from {FRAME_TABLE}").to_arrow_table()
     changed, removed = None, pa.array([], pa.string())
     if previous is not None:
-        changed, removed = _differences(connection, frame, previous)
-    run_sql(connection, "drop table frame_unlimited")
-    return MatchingFrame(table=frame, changed=changed, removed=removed, derived=derived)
+        changed, removed = _differences(connection, previous)
+    return MatchingFrame(FRAME_TABLE, keys, changed, removed, derived)
 
 
 def _reuse_previous(
@@ -234,25 +256,27 @@ def _reuse_previous(
     return derived
 
 
-def _differences(
-    connection: duckdb.DuckDBPyConnection, frame: pa.Table, previous: Path
-) -> tuple[pa.Array, pa.Array]:
+def _differences(connection: duckdb.DuckDBPyConnection, previous: Path) -> tuple[pa.Array, pa.Array]:
     """Rows new or different since the previous frame, and the previous rows now gone."""
     compared = ["unique_id", "input_hash", *FREQUENCY_LIMITED_KEYS]
-    connection.register("frame_now", frame.select(compared))
     same = " and ".join(f"p.{c} is not distinct from f.{c}" for c in compared)
     changed = connection.sql(
         f"""
-        select f.unique_id from frame_now f
+        select f.unique_id from {FRAME_TABLE} f
         where not exists (select 1 from {_parquet(previous)} p where {same})
         order by 1
         """
     ).to_arrow_table()
     removed = connection.sql(
-        f"select unique_id from {_parquet(previous)} anti join frame_now using (unique_id) order by 1"
+        f"select unique_id from {_parquet(previous)} anti join {FRAME_TABLE} using (unique_id) order by 1"
     ).to_arrow_table()
-    connection.unregister("frame_now")
     return changed.column(0).combine_chunks(), removed.column(0).combine_chunks()
+
+
+def write_frame(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Write the current matching frame to Parquet (the next run reuses its rows)."""
+    target = str(path).replace("'", "''")
+    run_sql(connection, f"copy {FRAME_TABLE} to '{target}' (format parquet, compression zstd)")
 
 
 def _parquet(path: Path) -> str:

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.resolve.config import MatchingConfig
-from pipelines.resolve.features import MatchingFrame
+from pipelines.resolve.features import MatchingFrame, run_sql
 from pipelines.resolve.model import TrainedModel, data_shape, new_linker, train_model
 from pipelines.resolve.scoring import register_term_frequencies, score_pairs, term_frequencies
 
@@ -63,7 +63,7 @@ def incremental_possible(frame: MatchingFrame, previous_pairs: pa.Table | None) 
     if previous_pairs is None or frame.changed is None:
         return False
     touched = len(frame.changed) + len(frame.removed)
-    return touched <= MAX_INCREMENTAL_SHARE * max(frame.table.num_rows, 1)
+    return touched <= MAX_INCREMENTAL_SHARE * max(frame.num_rows, 1)
 
 
 def match_records(
@@ -88,9 +88,7 @@ def match_records(
         This run's model and scored pairs, with its mode (full / incremental) and step times.
     """
     started = time.perf_counter()
-    connection.register("matching_input", frame.table)
-    shape = data_shape(connection, "matching_input")
-    connection.unregister("matching_input")
+    shape = data_shape(connection, frame.table)
     reuse = model is not None and model.fits(config, shape)
     seconds: dict[str, float] = {}
     if not reuse or model is None:
@@ -104,7 +102,7 @@ def match_records(
         pairs, scored, compared = _score_incrementally(connection, linker, frame, previous_pairs, config)
         mode, changed = "incremental", frame.changed
     else:
-        pairs, compared = score_pairs(linker, "matching_frame", config)
+        pairs, compared = score_pairs(linker, frame.table, config)
         mode, scored, changed = "full", pairs, pa.array([], pa.string())
     seconds["score"] = round(time.perf_counter() - scoring_started, 3)
     linker.table_management.delete_tables_created_by_splink_from_db()
@@ -113,19 +111,18 @@ def match_records(
 
 
 def _train(
-    connection: duckdb.DuckDBPyConnection, table: pa.Table, config: MatchingConfig, shape: str, run_id: str
+    connection: duckdb.DuckDBPyConnection, frame: str, config: MatchingConfig, shape: str, run_id: str
 ) -> TrainedModel:
     """Train on the frame in a fixed row order, so that the same records give the same model."""
-    ordered = table.sort_by("unique_id")
-    connection.register("training_input", ordered)
-    frequencies = term_frequencies(connection, "training_input", config)
-    connection.unregister("training_input")
-    linker = new_linker(connection, ordered, config.splink_settings(), table_name="training_frame")
+    run_sql(connection, f"create or replace temp table training_frame as from {frame} order by unique_id")
+    frequencies = term_frequencies(connection, "training_frame", config)
+    linker = new_linker(connection, "training_frame", config.splink_settings())
     register_term_frequencies(linker, frequencies)
     settings = train_model(linker, config)
     linker.table_management.delete_tables_created_by_splink_from_db()
-    for name in ["training_frame", *(f"tf_{column}" for column in frequencies)]:
+    for name in (f"tf_{column}" for column in frequencies):
         connection.unregister(name)
+    run_sql(connection, "drop table training_frame")
     return TrainedModel.trained(settings, config, shape, run_id, frequencies)
 
 
@@ -141,11 +138,16 @@ def _score_incrementally(
     kept = kept_pairs(previous_pairs, pa.concat_arrays([frame.changed, frame.removed]))
     if len(frame.changed) == 0:
         return kept, kept.schema.empty_table(), 0
-    is_changed = pc.is_in(frame.table.column("unique_id"), frame.changed)
-    connection.register("changed_records", frame.table.filter(is_changed))
+    connection.register("changed_ids", pa.table({"unique_id": frame.changed}))
+    run_sql(
+        connection,
+        f"create or replace temp table changed_records as "
+        f"from {frame.table} semi join changed_ids using (unique_id)",
+    )
+    connection.unregister("changed_ids")
     try:
-        fresh, compared = score_pairs(linker, "matching_frame", config, "changed_records")
+        fresh, compared = score_pairs(linker, frame.table, config, "changed_records")
     finally:
-        connection.unregister("changed_records")
+        run_sql(connection, "drop table changed_records")
     fresh = fresh.cast(kept.schema)
     return pa.concat_tables([kept, fresh]), fresh, compared

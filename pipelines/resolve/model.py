@@ -133,20 +133,15 @@ def data_shape(connection: duckdb.DuckDBPyConnection, frame: str) -> str:
     return "|".join(parts)
 
 
-def new_linker(
-    connection: duckdb.DuckDBPyConnection,
-    frame: pa.Table,
-    settings: dict,
-    table_name: str = "matching_frame",
-) -> Any:
-    """A Splink linker deduplicating ``frame`` (registered as ``table_name``) on this connection."""
+def new_linker(connection: duckdb.DuckDBPyConnection, frame: str, settings: dict) -> Any:
+    """A Splink linker deduplicating the DuckDB table ``frame`` on this connection."""
     from splink import DuckDBAPI, Linker
 
     # Splink warns about levels its EM sample did not see; the model keeps the u-based defaults
     # for those, and the run log should not be flooded with it.
     logging.getLogger("splink").setLevel(logging.ERROR)
     db_api = DuckDBAPI(connection=connection)
-    records = db_api.register(frame, table_name=table_name)
+    records = db_api.register(frame, table_name=frame)
     return Linker(records, settings, log_level=None)
 
 

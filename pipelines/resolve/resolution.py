@@ -29,17 +29,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.layout import WarehouseLayout, staging_directory
+from pipelines.canonical import staged_schema
+from pipelines.layout import WarehouseLayout, scratch_directory, staging_directory
 from pipelines.resolve.clustering import ASSIGNMENT_COLUMNS, Clustering, cluster_records, exclusive_tokens
 from pipelines.resolve.config import MatchingConfig, matching_config
 from pipelines.resolve.events import explain_events, gather_evidence
-from pipelines.resolve.features import RECORD_REF, build_matching_frame
+from pipelines.resolve.features import (
+    RECORD_REF,
+    build_matching_frame,
+    frame_definition,
+    write_frame,
+)
 from pipelines.resolve.golden import golden_records, survivorship
 from pipelines.resolve.ids import ID_EVENT_COLUMNS, assign_resident_ids, settled_clusters
 from pipelines.resolve.matching import Matching, match_records
 from pipelines.resolve.review import read_decisions, review_list
-from pipelines.resolve.state import NextState, PreviousState, fingerprint
-from pipelines.stage import read_state
+from pipelines.resolve.state import FRAME_FILE, NextState, PreviousState, fingerprint
+from pipelines.stage import RECORDS, current_state_dir
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +58,8 @@ OUTPUTS = (
     "match_review",
 )
 # DuckDB's share of this process: the whole flow must stay within a few GiB at a million residents.
-DUCKDB_SETTINGS = {"memory_limit": "2GB", "preserve_insertion_order": "false"}
+# Beyond it DuckDB spills to a scratch folder inside the warehouse.
+DUCKDB_SETTINGS = {"memory_limit": "1500MB", "preserve_insertion_order": "false"}
 
 
 @dataclass(frozen=True)
@@ -116,9 +123,17 @@ class PreviousIdentities:
         return ids
 
 
-def staged_records(layout: WarehouseLayout, sources: list[str]) -> pa.Table:
-    """The current staged records of every source, in one table."""
-    return pa.concat_tables([read_state(layout, source).records for source in sources])
+def register_staged_records(
+    connection: duckdb.DuckDBPyConnection, layout: WarehouseLayout, sources: list[str]
+) -> None:
+    """Make the current staged records of every source the view ``records`` (read from Parquet
+    by DuckDB as it needs them, never held whole in memory)."""
+    folders = [current_state_dir(layout, source) for source in sources]
+    files = [str(folder / RECORDS) for folder in folders if folder is not None]
+    if not files:
+        connection.register("records", staged_schema().empty_table())
+        return
+    connection.read_parquet(files).create("records")
 
 
 def resolve_identities(
@@ -145,17 +160,18 @@ def resolve_identities(
         The resolution, also written to ``layout.resolved``.
     """
     config = config or matching_config()
-    rules = fingerprint(config.fingerprint, survivorship(), sorted(sources))
+    rules = fingerprint(config.fingerprint, survivorship(), sorted(sources), frame_definition())
     state = PreviousState.read(layout.resolved, rules)
     if not incremental:
         state = PreviousState(state.folder, state.model, usable=False)
-    connection = duckdb.connect(config={key: value for key, value in DUCKDB_SETTINGS.items()})
-    try:
-        run = _Run(connection, config, state, read_decisions(layout), run_id, rules)
-        resolution = run.resolve(staged_records(layout, sources), sources, previous)
-    finally:
-        connection.close()
-    with staging_directory(layout.resolved) as folder:
+    with staging_directory(layout.resolved) as folder, scratch_directory(layout.root) as spill:
+        connection = duckdb.connect(config={**DUCKDB_SETTINGS, "temp_directory": str(spill)})
+        try:
+            register_staged_records(connection, layout, sources)
+            run = _Run(connection, config, state, read_decisions(layout), run_id, rules, folder)
+            resolution = run.resolve(sources, previous)
+        finally:
+            connection.close()
         resolution.write(folder)
     return resolution
 
@@ -175,6 +191,7 @@ class _Run:
     decisions: pd.DataFrame
     run_id: str
     rules: str
+    folder: Path
     timings: dict[str, tuple[float, float]] = field(default_factory=dict)
     reclustered: int = 0
 
@@ -184,23 +201,23 @@ class _Run:
         yield
         self.timings[name] = (round(time.perf_counter() - wall, 3), round(_cpu_seconds() - cpu, 3))
 
-    def resolve(self, records: pa.Table, sources: list[str], previous: PreviousIdentities) -> Resolution:
+    def resolve(self, sources: list[str], previous: PreviousIdentities) -> Resolution:
         connection = self.connection
-        connection.register("records", records)
         with self.step("frame"):
             frame = build_matching_frame(
                 connection, "records", self.config.max_block_key_frequency, self.state.frame_path
             )
+            write_frame(connection, self.folder / FRAME_FILE)
         with self.step("match"):
             matching = match_records(
                 connection, frame, self.state.model, self.state.pairs(), self.config, self.run_id
             )
         incremental = matching.mode == "incremental"
-        frame_columns = frame.table.select(["unique_id", "id_type", "id_key", "id_is_valid"])
+        frame_columns = frame.keys
         with self.step("cluster"):
             clustering = self._cluster(frame_columns, matching, frame.removed if incremental else None)
         with self.step("ids"):
-            links, events, record_state = self._links(records, clustering, previous, matching)
+            links, events, record_state = self._links(clustering, previous, matching)
         connection.register("record_state", record_state)
         with self.step("golden"):
             resident, conflicts = golden_records(
@@ -229,16 +246,15 @@ class _Run:
             state=NextState(
                 self.rules,
                 matching.model,
-                frame.table,
                 record_state,
                 clustering.guard_log,
                 _decision_pairs(self.decisions),
             ),
             timings=self.timings,
             work={
-                "records": records.num_rows,
+                "records": frame.num_rows,
                 "derived_frame_rows": frame.derived,
-                "changed_records": len(matching.changed_ids) if incremental else records.num_rows,
+                "changed_records": len(matching.changed_ids) if incremental else frame.num_rows,
                 "compared_pairs": matching.compared_pairs,
                 "reclustered_records": self.reclustered,
             },
@@ -278,7 +294,7 @@ class _Run:
         return Clustering(assignments=assignments, guard_log=guard_log.reset_index(drop=True))
 
     def _links(
-        self, records: pa.Table, clustering: Clustering, previous: PreviousIdentities, matching: Matching
+        self, clustering: Clustering, previous: PreviousIdentities, matching: Matching
     ) -> tuple[pa.Table, pd.DataFrame, pa.Table]:
         """The crosswalk (one row per record) under stable ids, this run's id events, record state."""
         connection = self.connection
@@ -309,7 +325,7 @@ class _Run:
             ]
         )
         connection.register("cluster_ids", named)
-        content = _content_hash(records)
+        content = _content_hash()
         links = connection.sql(
             f"""
             select r.source_system, r.source_record_id, i.resident_id, a.match_rule,
@@ -373,9 +389,9 @@ class _Run:
             self.connection.unregister("scored_pairs")
 
 
-def _content_hash(records: pa.Table) -> str:
+def _content_hash() -> str:
     """SQL hashing everything a golden record and conflicts read from a staged record."""
-    columns = [name for name in records.column_names if name != "batch_id"]
+    columns = [name for name in staged_schema().names if name != "batch_id"]
     return f"hash({', '.join(f'r.{name}' for name in columns)})"
 
 

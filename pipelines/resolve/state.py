@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from pipelines.resolve.model import TrainedModel
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2
 META_FILE, FRAME_FILE, RECORDS_FILE = "state.json", "frame.parquet", "records.parquet"
 GUARDS_FILE, DECISIONS_FILE, MODEL_DIR = "guard_log.parquet", "decisions.parquet", "model"
 EXPLANATION_FILE = "resident_link_explanation.parquet"
@@ -97,15 +97,13 @@ class NextState:
 
     rules: str
     model: TrainedModel
-    frame: pa.Table
     records: pa.Table
     guard_log: pd.DataFrame
     decisions: pa.Table
 
     def write(self, folder: Path) -> None:
-        """Write the state into a resolution output folder."""
+        """Write the state into a resolution output folder (the run wrote the frame there already)."""
         self.model.save(folder / MODEL_DIR)
-        pq.write_table(self.frame, folder / FRAME_FILE, compression="zstd")
         pq.write_table(self.records, folder / RECORDS_FILE, compression="zstd")
         pq.write_table(_guard_table(self.guard_log), folder / GUARDS_FILE)
         pq.write_table(self.decisions, folder / DECISIONS_FILE)
