@@ -20,7 +20,7 @@ import resource
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -44,7 +44,7 @@ from pipelines.resolve.golden import golden_records, survivorship
 from pipelines.resolve.ids import ID_EVENT_COLUMNS, assign_resident_ids, settled_clusters
 from pipelines.resolve.matching import Matching, match_records
 from pipelines.resolve.review import read_decisions, review_list
-from pipelines.resolve.state import FRAME_FILE, NextState, PreviousState, fingerprint
+from pipelines.resolve.state import FRAME_FILE, NextState, PreviousState, fingerprint, run_of
 from pipelines.stage import RECORDS, current_state_dir
 
 log = logging.getLogger(__name__)
@@ -64,47 +64,73 @@ DUCKDB_SETTINGS = {"memory_limit": "1500MB", "preserve_insertion_order": "false"
 
 @dataclass(frozen=True)
 class Resolution:
-    """The outputs of one identity-resolution run, as written to ``resolved/``.
+    """The outputs of one identity-resolution run: Parquet files in ``resolved/``, read on access.
+
+    Each output is written as soon as it is built, so a run never holds them all in memory. A later
+    run replaces the folder; reading a replaced run's output is an error, never another run's data. They
+    are ``resident`` (one golden row per person), ``resident_source_link`` (per source record: its
+    resident, rule, score, batch, model), ``resident_conflict`` (disagreements between sources about
+    one person), ``resident_id_event`` (merges and splits of resident ids, all runs),
+    ``resident_link_explanation`` (per scored pair at or above the review threshold: per comparison
+    the level and its match weight, the probability, and whether the records ended up as one
+    resident) and ``match_review`` (pairs for clerical review, with any reviewer decision).
 
     Attributes:
-        resident: One row per resolved person (golden record).
-        resident_source_link: One row per source record: its resident, rule, score, batch, model.
-        resident_conflict: One row per disagreement between sources about one person.
-        resident_id_event: One row per merge or split of resident ids, all runs.
-        resident_link_explanation: One row per scored record pair at or above the review
-            threshold: per comparison the level reached and its match weight, the probability,
-            and whether the two records ended up as one resident.
-        match_review: One row per record pair for clerical review (uncertain band, guard
-            decisions), with any reviewer decision.
+        folder: The folder holding ``<output>.parquet`` files.
+        run_id: The run that wrote them.
         matching_mode: ``full`` or ``incremental`` (how this run scored pairs); not published.
-        state: What this run leaves for the next one; not published.
         timings: Wall and CPU seconds per step of this run; not published.
         work: How much this run derived, compared and reclustered; not published.
     """
 
-    resident: pa.Table
-    resident_source_link: pa.Table
-    resident_conflict: pa.Table
-    resident_id_event: pa.Table
-    resident_link_explanation: pa.Table
-    match_review: pa.Table
+    folder: Path
+    run_id: str
     matching_mode: str = field(default="full", compare=False)
-    state: NextState | None = field(default=None, compare=False)
     timings: dict[str, tuple[float, float]] = field(default_factory=dict, compare=False)
     work: dict[str, int] = field(default_factory=dict, compare=False)
 
-    def write(self, folder: Path) -> None:
-        """Write each output as ``<name>.parquet`` into ``folder``, and the state."""
-        for name in OUTPUTS:
-            pq.write_table(getattr(self, name), folder / f"{name}.parquet", compression="zstd")
-        if self.state is not None:
-            self.state.write(folder)
+    def path(self, name: str) -> Path:
+        """The Parquet file of an output (one of ``OUTPUTS``)."""
+        if name not in OUTPUTS:
+            raise KeyError(f"{name} is not an output of identity resolution ({', '.join(OUTPUTS)})")
+        holder = run_of(self.folder)
+        if holder != self.run_id:
+            raise FileNotFoundError(
+                f"{self.folder} holds the outputs of {holder or 'no run'}, no longer those of {self.run_id}"
+            )
+        return self.folder / f"{name}.parquet"
 
-    @classmethod
-    def read(cls, folder: Path) -> Resolution:
-        """Read the outputs written by :meth:`write`."""
-        tables = {name: pq.read_table(folder / f"{name}.parquet") for name in OUTPUTS}
-        return cls(**tables)
+    def table(self, name: str) -> pa.Table:
+        """An output, read whole."""
+        return pq.read_table(self.path(name))
+
+    def row_count(self, name: str) -> int:
+        """How many rows an output has (from the file's metadata, without reading it)."""
+        return int(pq.ParquetFile(self.path(name)).metadata.num_rows)
+
+    @property
+    def resident(self) -> pa.Table:
+        return self.table("resident")
+
+    @property
+    def resident_source_link(self) -> pa.Table:
+        return self.table("resident_source_link")
+
+    @property
+    def resident_conflict(self) -> pa.Table:
+        return self.table("resident_conflict")
+
+    @property
+    def resident_id_event(self) -> pa.Table:
+        return self.table("resident_id_event")
+
+    @property
+    def resident_link_explanation(self) -> pa.Table:
+        return self.table("resident_link_explanation")
+
+    @property
+    def match_review(self) -> pa.Table:
+        return self.table("match_review")
 
 
 @dataclass(frozen=True)
@@ -172,8 +198,7 @@ def resolve_identities(
             resolution = run.resolve(sources, previous)
         finally:
             connection.close()
-        resolution.write(folder)
-    return resolution
+    return replace(resolution, folder=layout.resolved)
 
 
 def _cpu_seconds() -> float:
@@ -217,39 +242,42 @@ class _Run:
         with self.step("cluster"):
             clustering = self._cluster(frame_columns, matching, frame.removed if incremental else None)
         with self.step("ids"):
-            links, events, record_state = self._links(clustering, previous, matching)
+            record_state, events = self._links(clustering, previous, matching)
+        guard_log = clustering.guard_log
+        del clustering  # the assignments are in record_state now
         connection.register("record_state", record_state)
         with self.step("golden"):
             resident, conflicts = golden_records(
                 connection, "records", "record_state", sources, self.state if incremental else None
             )
+            self._write("resident", resident)
+            self._write("resident_conflict", conflicts)
+            del resident, conflicts
         with self.step("explain"):
-            explanation = self._explanations(matching.pairs)
+            self._write("resident_link_explanation", self._explanations(matching.pairs))
             review = review_list(
-                connection, matching.pairs, clustering.guard_log, "record_state", self.decisions, self.config
+                connection, matching.pairs, guard_log, "record_state", self.decisions, self.config
             )
-            events = self._event_reasons(events, frame_columns, record_state, previous, matching, clustering)
+            self._write("match_review", review)
+            events = self._event_reasons(events, frame_columns, record_state, previous, matching, guard_log)
+            self._write(
+                "resident_id_event",
+                pa.concat_tables(
+                    [
+                        previous.id_events.cast(event_schema()),
+                        pa.Table.from_pandas(events, schema=event_schema(), preserve_index=False),
+                    ]
+                ),
+            )
+        state = NextState(
+            self.run_id, self.rules, matching.model, record_state, guard_log, _decision_pairs(self.decisions)
+        )
+        state.write(self.folder)
         log.info("resolution %s: %s", matching.mode, self.timings)
         return Resolution(
-            resident=resident,
-            resident_source_link=links,
-            resident_conflict=conflicts,
-            resident_id_event=pa.concat_tables(
-                [
-                    previous.id_events.cast(event_schema()),
-                    pa.Table.from_pandas(events, schema=event_schema(), preserve_index=False),
-                ]
-            ),
-            resident_link_explanation=explanation,
-            match_review=review,
+            folder=self.folder,
+            run_id=self.run_id,
             matching_mode=matching.mode,
-            state=NextState(
-                self.rules,
-                matching.model,
-                record_state,
-                clustering.guard_log,
-                _decision_pairs(self.decisions),
-            ),
             timings=self.timings,
             work={
                 "records": frame.num_rows,
@@ -259,6 +287,10 @@ class _Run:
                 "reclustered_records": self.reclustered,
             },
         )
+
+    def _write(self, name: str, table: pa.Table) -> None:
+        """Write an output into the run's folder."""
+        pq.write_table(table, self.folder / f"{name}.parquet", compression="zstd")
 
     def _cluster(self, frame: pa.Table, matching: Matching, removed: pa.Array | None) -> Clustering:
         """Cluster every record, or (incremental run) only the components changed records touch."""
@@ -295,8 +327,9 @@ class _Run:
 
     def _links(
         self, clustering: Clustering, previous: PreviousIdentities, matching: Matching
-    ) -> tuple[pa.Table, pd.DataFrame, pa.Table]:
-        """The crosswalk (one row per record) under stable ids, this run's id events, record state."""
+    ) -> tuple[pa.Table, pd.DataFrame]:
+        """Write the crosswalk (one row per record) under stable ids; return record state and this
+        run's id events."""
         connection = self.connection
         connection.register("assignments", clustering.assignments)
         clusters = connection.sql(
@@ -337,6 +370,8 @@ class _Run:
             """,
             params={"model_id": matching.model.model_id},
         ).to_arrow_table()
+        self._write("resident_source_link", links)
+        del links
         record_state = connection.sql(
             f"""
             select a.unique_id, a.component_key, a.cluster_key, a.match_rule,
@@ -348,7 +383,7 @@ class _Run:
         ).to_arrow_table()
         for name in ("assignments", "cluster_ids"):
             connection.unregister(name)
-        return links, events, record_state
+        return record_state, events
 
     def _event_reasons(
         self,
@@ -357,7 +392,7 @@ class _Run:
         record_state: pa.Table,
         previous: PreviousIdentities,
         matching: Matching,
-        clustering: Clustering,
+        guard_log: pd.DataFrame,
     ) -> pd.DataFrame:
         """The events with the rule, guard or reviewer decision behind each."""
         if events.empty:
@@ -367,7 +402,7 @@ class _Run:
         )
         tokens = tokens.filter(pc.is_valid(tokens.column("token")))
         evidence = gather_evidence(
-            events, record_state, previous.links, matching.pairs, tokens, self.decisions, clustering.guard_log
+            events, record_state, previous.links, matching.pairs, tokens, self.decisions, guard_log
         )
         return explain_events(self.connection, events, previous.links, "record_state", evidence, self.config)
 

@@ -29,6 +29,14 @@ EXPLANATION_FILE = "resident_link_explanation.parquet"
 RESIDENT_COLUMNS = ("resident_id_l", "resident_id_r", "is_same_resident")
 
 
+def run_of(folder: Path) -> str | None:
+    """The run whose outputs and state ``folder`` holds (None when it holds none)."""
+    meta_path = folder / META_FILE
+    if not meta_path.exists():
+        return None
+    return json.loads(meta_path.read_text(encoding="utf-8")).get("run_id")
+
+
 def fingerprint(*documents: Any) -> str:
     """A short hash of JSON-serializable documents (configurations, rules)."""
     text = json.dumps(documents, sort_keys=True, default=str, ensure_ascii=False)
@@ -95,6 +103,7 @@ class PreviousState:
 class NextState:
     """What this run leaves for the next (written next to the outputs)."""
 
+    run_id: str
     rules: str
     model: TrainedModel
     records: pa.Table
@@ -107,7 +116,12 @@ class NextState:
         pq.write_table(self.records, folder / RECORDS_FILE, compression="zstd")
         pq.write_table(_guard_table(self.guard_log), folder / GUARDS_FILE)
         pq.write_table(self.decisions, folder / DECISIONS_FILE)
-        meta = {"format": STATE_FORMAT, "rules": self.rules, "model_id": self.model.model_id}
+        meta = {
+            "format": STATE_FORMAT,
+            "run_id": self.run_id,
+            "rules": self.rules,
+            "model_id": self.model.model_id,
+        }
         (folder / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
 
 

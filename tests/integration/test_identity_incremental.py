@@ -18,13 +18,13 @@ from pipelines.resolve.resolution import (
 )
 from pipelines.resolve.review import record_decision
 from tests.integration.identity_population import SOURCES, population, write_staged
-from tests.integration.test_identity_resolution import small_config
+from tests.integration.test_identity_resolution import kept, small_config
 from tests.unit.resolve_records import staged_record
 
 
 def resolve(root: Path, previous: PreviousIdentities, run_id: str, incremental: bool = True) -> Resolution:
     layout = WarehouseLayout(root)
-    return resolve_identities(layout, list(SOURCES), previous, run_id, small_config(), incremental)
+    return kept(resolve_identities(layout, list(SOURCES), previous, run_id, small_config(), incremental))
 
 
 def published(resolution: Resolution) -> PreviousIdentities:

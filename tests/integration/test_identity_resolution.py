@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,15 @@ def small_config() -> MatchingConfig:
 
 
 def resolve(layout: WarehouseLayout, previous: PreviousIdentities, run_id: str) -> Resolution:
-    return resolve_identities(layout, list(SOURCES), previous, run_id, small_config())
+    return kept(resolve_identities(layout, list(SOURCES), previous, run_id, small_config()))
+
+
+def kept(resolution: Resolution) -> Resolution:
+    """The resolution with its outputs copied aside, so that it stays readable after later runs
+    (a run replaces ``resolved/``, and reading a replaced run's outputs is an error)."""
+    copy = resolution.folder.parent / f"kept-{resolution.run_id}-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(resolution.folder, copy)
+    return replace(resolution, folder=copy)
 
 
 def published(resolution: Resolution) -> PreviousIdentities:
@@ -175,3 +186,18 @@ def _refs(links: pa.Table) -> list[str]:
             strict=True,
         )
     ]
+
+
+@pytest.mark.slow
+def test_a_replaced_run_is_not_read_as_another(tmp_path: Path) -> None:
+    """Once a later run replaces ``resolved/``, the earlier run's handle refuses to read."""
+    by_source, _ = population(60, seed=5)
+    layout = WarehouseLayout(tmp_path)
+    write_staged(layout, by_source, "b1")
+    first = resolve_identities(layout, list(SOURCES), empty_previous(), "run1", small_config())
+    records = sum(len(rows) for rows in by_source.values())
+    assert first.row_count("resident_source_link") == records
+    second = resolve_identities(layout, list(SOURCES), empty_previous(), "run2", small_config())
+    assert second.resident_source_link.num_rows == records
+    with pytest.raises(FileNotFoundError, match="holds the outputs of run2, no longer those of run1"):
+        first.table("resident_source_link")
