@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines.contracts import SourceContract, load_contracts
 from pipelines.extract import BatchManifest, extract_source, landed_batches
@@ -25,6 +26,7 @@ from pipelines.publish import (
     MARTS_DIR,
     Snapshot,
     SnapshotNotFound,
+    TableData,
     current_snapshot,
     publish_snapshot,
     read_published,
@@ -36,15 +38,23 @@ from pipelines.quality.gate import (
     validate_run,
     warm_up,
 )
+from pipelines.resolve.resolution import OUTPUTS as RESOLUTION_OUTPUTS
 from pipelines.resolve.resolution import (
     PreviousIdentities,
-    Resolution,
     empty_previous,
     resolve_identities,
 )
 from pipelines.resolve.review import decisions_path
 from pipelines.settings import DEFAULT_GRANTS_DIR, DEFAULT_SOURCES_DIR, PROJECT_ROOT
-from pipelines.stage import StageResult, applied_batches, read_state, stage_source
+from pipelines.stage import (
+    FINDINGS,
+    QUARANTINE,
+    RECORDS,
+    StageResult,
+    applied_batches,
+    current_state_dir,
+    stage_source,
+)
 
 log = logging.getLogger(__name__)
 
@@ -163,9 +173,8 @@ def load_batch_table(layout: WarehouseLayout, sources: list[str], snapshot_hint:
     rows = []
     for source in sources:
         applied = set(applied_batches(layout, source))
-        state = read_state(layout, source)
-        records = _count_by_batch(state.records)
-        quarantined = _count_by_batch(state.quarantine)
+        records = _count_by_batch(layout, source, RECORDS)
+        quarantined = _count_by_batch(layout, source, QUARANTINE)
         for batch in landed_batches(layout, source):
             is_staged = batch.batch_id in applied
             rows.append(
@@ -206,7 +215,12 @@ _LOAD_BATCH_SCHEMA = pa.schema(
 )
 
 
-def _count_by_batch(table: pa.Table) -> dict[str, int]:
+def _count_by_batch(layout: WarehouseLayout, source: str, file: str) -> dict[str, int]:
+    """Rows per batch in one file of a source's staged state (its batch ids only are read)."""
+    folder = current_state_dir(layout, source)
+    if folder is None:
+        return {}
+    table = pq.read_table(folder / file, columns=["batch_id"])
     counts = table.group_by("batch_id").aggregate([("batch_id", "count")])
     return dict(
         zip(
@@ -217,21 +231,17 @@ def _count_by_batch(table: pa.Table) -> dict[str, int]:
     )
 
 
-def warehouse_tables(
-    layout: WarehouseLayout, sources: list[str], resolution: Resolution, snapshot_hint: str
-) -> dict[str, pa.Table]:
-    """Every base table of a snapshot, from the staged states and the resolution."""
-    states = [read_state(layout, source) for source in sources]
+def warehouse_tables(layout: WarehouseLayout, sources: list[str], snapshot_hint: str) -> dict[str, TableData]:
+    """Every base table of a snapshot: the Parquet files of the resolution and the staged states.
+
+    Validation and publish read these files a few columns or rows at a time, so no table is held
+    whole in memory; only ``load_batch`` (one row per batch) is built here.
+    """
+    states = [folder for source in sources if (folder := current_state_dir(layout, source)) is not None]
+    staged = {"source_record": RECORDS, "quarantine": QUARANTINE, "dq_finding": FINDINGS}
     return {
-        "resident": resolution.resident,
-        "resident_source_link": resolution.resident_source_link,
-        "resident_conflict": resolution.resident_conflict,
-        "resident_id_event": resolution.resident_id_event,
-        "resident_link_explanation": resolution.resident_link_explanation,
-        "match_review": resolution.match_review,
-        "source_record": pa.concat_tables([s.records for s in states]),
-        "quarantine": pa.concat_tables([s.quarantine for s in states]),
-        "dq_finding": pa.concat_tables([s.findings for s in states]),
+        **{name: (layout.resolved / f"{name}.parquet",) for name in RESOLUTION_OUTPUTS},
+        **{table: tuple(folder / file for folder in states) for table, file in staged.items()},
         "load_batch": load_batch_table(layout, sources, snapshot_hint),
     }
 
@@ -266,9 +276,9 @@ def reconcile_and_publish(
     summary = summary or RunSummary(run_id=run_id)
     warm_up()
     with timed(summary, "resolve"):
-        resolution = resolve_identities(layout, sources, previous_identities(layout), run_id)
+        resolve_identities(layout, sources, previous_identities(layout), run_id)  # to resolved/
     hint = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    tables = warehouse_tables(layout, sources, resolution, hint)
+    tables = warehouse_tables(layout, sources, hint)
     with timed(summary, "validate"):
         outcome = validate_run(tables, contracts_of(sources_dir, sources), run_id)
     summary.quality = [asdict(result) for result in outcome.results]
@@ -279,9 +289,9 @@ def reconcile_and_publish(
     with timed(summary, "publish"):
         tables |= quality_tables(outcome, read_published(layout, "dq_result"))
         snapshot = publish_snapshot(layout, tables, run_id, load_grants(grants_dir), inputs)
-    summary.residents = resolution.resident.num_rows
-    summary.links = resolution.resident_source_link.num_rows
-    summary.conflicts = resolution.resident_conflict.num_rows
+    summary.residents = snapshot.table_rows["resident"]
+    summary.links = snapshot.table_rows["resident_source_link"]
+    summary.conflicts = snapshot.table_rows["resident_conflict"]
     summary.snapshot_id = snapshot.snapshot_id
     return snapshot
 

@@ -7,6 +7,7 @@ so nothing outside the grant is reachable through gridsync.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -103,13 +104,16 @@ def _copy_granted_table(
         connection.execute(statement)
 
 
-def write_department_databases(snapshot_folder: Path, database: Path, grants: list[Grant]) -> None:
+def write_department_databases(
+    snapshot_folder: Path, database: Path, grants: list[Grant], config: Mapping[str, str]
+) -> None:
     """Build ``departments/<department>.duckdb`` in a snapshot for every grant.
 
     Args:
         snapshot_folder: The snapshot being written (not yet live).
         database: Its main DuckDB file.
         grants: The grants to apply.
+        config: DuckDB settings of each department's connection (memory limit, spill folder).
 
     Raises:
         GrantError: A grant names a table or column the snapshot lacks, or one never shared.
@@ -117,7 +121,7 @@ def write_department_databases(snapshot_folder: Path, database: Path, grants: li
     folder = snapshot_folder / "departments"
     folder.mkdir(exist_ok=True)
     for grant in grants:
-        connection = duckdb.connect(str(folder / f"{grant.department}.duckdb"))
+        connection = duckdb.connect(str(folder / f"{grant.department}.duckdb"), config=dict(config))
         try:
             connection.execute("attach $1 as warehouse (read_only)", [str(database)])
             tables = {r[0] for r in connection.execute("show tables from warehouse").fetchall()}

@@ -14,13 +14,20 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.grants import Grant, write_department_databases
-from pipelines.layout import WarehouseLayout, read_json, staging_directory, write_json_atomically
+from pipelines.layout import (
+    WarehouseLayout,
+    read_json,
+    scratch_directory,
+    staging_directory,
+    write_json_atomically,
+)
 from pipelines.quality_rules import quality_rules
 
 log = logging.getLogger(__name__)
@@ -28,6 +35,12 @@ log = logging.getLogger(__name__)
 DATABASE = "gridsync.duckdb"
 MARTS_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "marts"
 KEEP_SNAPSHOTS = 5
+# DuckDB's share while publishing: what does not fit spills to a scratch folder of the warehouse.
+MEMORY_LIMIT = "1GB"
+
+TableData: TypeAlias = pa.Table | tuple[Path, ...]
+"""A base table handed to validation and publish: built in memory (small tables) or its Parquet
+files on disk (staged states, resolution outputs), which are read a few columns or rows at a time."""
 
 
 class SnapshotNotFound(FileNotFoundError):
@@ -84,14 +97,26 @@ def quality_rule_table() -> pa.Table:
     return pa.Table.from_pylist(rules)
 
 
-def _write_tables(folder: Path, tables: Mapping[str, pa.Table]) -> dict[str, int]:
+def duckdb_config(spill: Path) -> dict[str, str]:
+    """Settings of a publishing DuckDB connection: bounded memory, spilling into ``spill``."""
+    return {"memory_limit": MEMORY_LIMIT, "temp_directory": str(spill)}
+
+
+def _load_table(connection: duckdb.DuckDBPyConnection, name: str, data: TableData) -> None:
+    if isinstance(data, pa.Table):
+        connection.register(f"incoming_{name}", data)
+        connection.execute(f"create table {name} as select * from incoming_{name}")
+        connection.unregister(f"incoming_{name}")
+    else:
+        connection.read_parquet([str(path) for path in data]).create(name)
+
+
+def _write_tables(folder: Path, tables: Mapping[str, TableData], config: Mapping[str, str]) -> dict[str, int]:
     (folder / "parquet").mkdir()
-    connection = duckdb.connect(str(folder / DATABASE))
+    connection = duckdb.connect(str(folder / DATABASE), config=dict(config))
     try:
-        for name, table in tables.items():
-            connection.register(f"incoming_{name}", table)
-            connection.execute(f"create table {name} as select * from incoming_{name}")
-            connection.unregister(f"incoming_{name}")
+        for name, data in tables.items():
+            _load_table(connection, name, data)
         for mart in sorted(MARTS_DIR.glob("*.sql")):
             connection.execute(mart.read_text(encoding="utf-8"))
         names = [row[0] for row in connection.execute("show tables").fetchall()]
@@ -109,7 +134,7 @@ def _write_tables(folder: Path, tables: Mapping[str, pa.Table]) -> dict[str, int
 
 def publish_snapshot(
     layout: WarehouseLayout,
-    tables: Mapping[str, pa.Table],
+    tables: Mapping[str, TableData],
     run_id: str,
     grants: Sequence[Grant] = (),
     inputs: str | None = None,
@@ -118,7 +143,8 @@ def publish_snapshot(
 
     Args:
         layout: The warehouse directory.
-        tables: Base tables by name (the SQL marts in ``warehouse/marts`` are built on top).
+        tables: Base tables by name (the SQL marts in ``warehouse/marts`` are built on top); DuckDB
+            reads those given as Parquet files itself, within its memory limit.
         run_id: The run publishing it.
         grants: Department grants; each gets a database of what it may see.
         inputs: Fingerprint of the snapshot's inputs, kept in its manifest.
@@ -129,9 +155,10 @@ def publish_snapshot(
     created_at = dt.datetime.now(dt.UTC)
     snapshot_id = f"{created_at:%Y%m%dT%H%M%S%fZ}"
     final = layout.snapshots / snapshot_id
-    with staging_directory(final) as folder:
-        table_rows = _write_tables(folder, {**tables, "quality_rule": quality_rule_table()})
-        write_department_databases(folder, folder / DATABASE, list(grants))
+    with scratch_directory(layout.snapshots) as spill, staging_directory(final) as folder:
+        config = duckdb_config(spill)
+        table_rows = _write_tables(folder, {**tables, "quality_rule": quality_rule_table()}, config)
+        write_department_databases(folder, folder / DATABASE, list(grants), config)
         manifest = {
             "snapshot_id": snapshot_id,
             "run_id": run_id,

@@ -1,5 +1,8 @@
 """The data a source's checks run on: every row of its newest staged batch, as one pandas frame.
 
+Tables come as :data:`~pipelines.publish.TableData` (mostly Parquet files); only the columns and
+rows the checks need are read from them.
+
 Kept records bring their canonical columns; quarantined rows come along with only their lineage
 (canonical columns null, ``is_quarantined`` true), so a check's denominator is every row the source
 sent. Beside the columns, the frame carries what the checks need from elsewhere in the run: one
@@ -11,14 +14,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from pipelines.canonical import staged_field_name
+from pipelines.publish import TableData
 from pipelines.quality.spec import CheckSpec
 
 # Staged columns derived from a canonical field: a check on them needs that field mapped.
@@ -30,6 +36,7 @@ _DERIVED_FROM = {
     "name_pinyin": "name",
 }
 _ALWAYS_PRESENT = frozenset({"source_system", "source_record_id", "batch_id"})
+_LINEAGE = ["source_system", "source_record_id", "batch_id"]
 
 
 def rule_flag_column(rule_id: str) -> str:
@@ -63,12 +70,21 @@ class BatchFrame:
     frame: pd.DataFrame
 
 
-def newest_batch(load_batch: pa.Table, source: str) -> tuple[str, str] | None:
+def column_names(data: TableData) -> list[str]:
+    """The columns of a table, in memory or on disk."""
+    return data.column_names if isinstance(data, pa.Table) else pq.read_schema(data[0]).names
+
+
+def read_rows(data: TableData, columns: Sequence[str], where: pc.Expression | None = None) -> pa.Table:
+    """The named columns of the rows matching ``where``; from Parquet files, only those are read."""
+    dataset = ds.dataset(data) if isinstance(data, pa.Table) else ds.dataset([str(p) for p in data])
+    return dataset.to_table(columns=list(columns), filter=where)
+
+
+def newest_batch(load_batch: TableData, source: str) -> tuple[str, str] | None:
     """The newest staged batch of a source as ``(batch_id, extracted_at)``, or None."""
-    staged = pc.and_(
-        pc.equal(load_batch["source_system"], source), pc.equal(load_batch["status"], "published")
-    )
-    rows = load_batch.filter(staged).to_pylist()
+    staged = (pc.field("source_system") == source) & (pc.field("status") == "published")
+    rows = read_rows(load_batch, ["batch_id", "extracted_at"], staged).to_pylist()
     if not rows:
         return None
     newest = max(rows, key=lambda row: (row["extracted_at"], row["batch_id"]))
@@ -91,14 +107,9 @@ def is_applicable(check: CheckSpec, mapped_fields: set[str]) -> bool:
     return column in canonical or _DERIVED_FROM.get(column) in mapped_fields
 
 
-def _of_batch(table: pa.Table, source: str, batch_id: str) -> pa.Table:
-    keep = pc.and_(pc.equal(table["source_system"], source), pc.equal(table["batch_id"], batch_id))
-    return table.filter(keep)
-
-
-def _conflict_keys(resident_conflict: pa.Table, field: str) -> set[str]:
+def _conflict_keys(resident_conflict: TableData, field: str) -> set[str]:
     """``source:record`` keys of every record involved in a disagreement on ``field``."""
-    values = resident_conflict.filter(pc.equal(resident_conflict["field"], field))["values"]
+    values = read_rows(resident_conflict, ["values"], pc.field("field") == field)["values"]
     keys: set[str] = set()
     for document in values.to_pylist():
         keys.update(json.loads(document))
@@ -106,7 +117,7 @@ def _conflict_keys(resident_conflict: pa.Table, field: str) -> set[str]:
 
 
 def batch_frame(
-    tables: Mapping[str, pa.Table],
+    tables: Mapping[str, TableData],
     source: str,
     checks: tuple[CheckSpec, ...],
     now: dt.datetime,
@@ -127,12 +138,15 @@ def batch_frame(
     if newest is None:
         return None
     batch_id, extracted_at = newest
-    wanted = {"source_system", "source_record_id", "batch_id"}
-    wanted |= {column for c in checks if (column := checked_column(c))}
-    staged = _of_batch(tables["source_record"], source, batch_id)
-    records = staged.select([c for c in staged.column_names if c in wanted]).to_pandas()
-    quarantined = _of_batch(tables["quarantine"], source, batch_id).to_pandas()
-    findings = _of_batch(tables["dq_finding"], source, batch_id)
+    wanted = set(_LINEAGE) | {column for c in checks if (column := checked_column(c))}
+    of_batch = (pc.field("source_system") == source) & (pc.field("batch_id") == batch_id)
+    staged = [c for c in column_names(tables["source_record"]) if c in wanted]
+    records = read_rows(tables["source_record"], staged, of_batch).to_pandas()
+    quarantined = read_rows(tables["quarantine"], [*_LINEAGE, "rule"], of_batch).to_pandas()
+    rules = sorted({c.rule for c in checks if c.expect == "rule_pass" and c.rule})
+    findings = read_rows(
+        tables["dq_finding"], ["source_record_id", "rule"], of_batch & pc.field("rule").isin(rules)
+    )
     frame = pd.concat(
         [
             records.assign(**{KEPT_FLAG: False}),
@@ -141,7 +155,7 @@ def batch_frame(
         ignore_index=True,
     )
     kept = ~frame[KEPT_FLAG].astype(bool)
-    for rule_id in sorted({c.rule for c in checks if c.expect == "rule_pass" and c.rule}):
+    for rule_id in rules:
         found = set(findings.filter(pc.equal(findings["rule"], rule_id))["source_record_id"].to_pylist())
         in_records = frame["source_record_id"].isin(found) & kept
         in_quarantine = pd.Series(False, index=frame.index)

@@ -20,8 +20,15 @@ import pandas as pd
 import pyarrow as pa
 
 from pipelines.contracts import SourceContract
-from pipelines.publish import Snapshot
-from pipelines.quality.frames import KEPT_FLAG, batch_frame, checked_column, is_applicable
+from pipelines.publish import Snapshot, TableData
+from pipelines.quality.frames import (
+    KEPT_FLAG,
+    batch_frame,
+    checked_column,
+    column_names,
+    is_applicable,
+    read_rows,
+)
 from pipelines.quality.spec import CheckSpec, check_catalogue, source_checks
 
 log = logging.getLogger(__name__)
@@ -208,26 +215,39 @@ class Validator:
         results: list[CheckResult] = []
         failing: list[dict[str, Any]] = []
         kept_only = KEPT_FLAG in frame.columns
-        for suite in build_suites(name, checks, self.now.date(), max_age_hours, kept_only):
-            if not suite.expectations:
-                continue
-            complete = suite.name.endswith(".rows")
-            validation = self.context.validation_definitions.add(
-                gx.ValidationDefinition(
-                    name=suite.name, data=definition, suite=self.context.suites.add(suite)
+        try:
+            for suite in build_suites(name, checks, self.now.date(), max_age_hours, kept_only):
+                if not suite.expectations:
+                    continue
+                complete = suite.name.endswith(".rows")
+                validation = self.context.validation_definitions.add(
+                    gx.ValidationDefinition(
+                        name=suite.name, data=definition, suite=self.context.suites.add(suite)
+                    )
                 )
-            )
-            outcome = validation.run(
-                batch_parameters={"dataframe": frame},
-                result_format=_result_format(complete, key_column),
-            )
-            for result in outcome.results:
-                config: Any = result.expectation_config
-                check = by_id[config.meta["check_id"]]
-                results.append(self._check_result(target, check, result))
-                if complete:
-                    failing += _failing_rows(target, check, result.result, key_column)
+                outcome = validation.run(
+                    batch_parameters={"dataframe": frame},
+                    result_format=_result_format(complete, key_column),
+                )
+                for result in outcome.results:
+                    config: Any = result.expectation_config
+                    check = by_id[config.meta["check_id"]]
+                    results.append(self._check_result(target, check, result))
+                    if complete:
+                        failing += _failing_rows(target, check, result.result, key_column)
+        finally:
+            self._forget_batches()
         return results, pa.Table.from_pylist(failing, schema=DQ_CHECK_FAILURE_SCHEMA)
+
+    def _forget_batches(self) -> None:
+        """Drop the frames Great Expectations keeps of every batch it loaded.
+
+        Its execution engine caches each loaded batch for the context's lifetime; without this a
+        run would hold every source's frame at once.
+        """
+        batches = self.datasource.get_execution_engine().batch_manager
+        batches.reset_batch_cache()
+        batches.batch_data_cache.clear()
 
     def _check_result(self, target: tuple[str, str], check: CheckSpec, result: Any) -> CheckResult:
         details = result.result
@@ -297,7 +317,7 @@ def _failing_rows(
 
 
 def validate_run(
-    tables: Mapping[str, pa.Table],
+    tables: Mapping[str, TableData],
     contracts: Sequence[SourceContract],
     run_id: str,
     now: dt.datetime | None = None,
@@ -305,7 +325,8 @@ def validate_run(
     """Run every source's checks on its newest staged batch, then the warehouse checks.
 
     Args:
-        tables: The tables about to be published (see ``flow.warehouse_tables``).
+        tables: The tables about to be published (see ``flow.warehouse_tables``); each check
+            reads only the columns and rows it needs.
         contracts: The contracts of the sources being published.
         run_id: The current run.
         now: The validation time (UTC); the current time by default.
@@ -318,26 +339,40 @@ def validate_run(
     results: list[CheckResult] = []
     failing: list[pa.Table] = [DQ_CHECK_FAILURE_SCHEMA.empty_table()]
     for contract in contracts:
-        mapped = set(contract.fields)
-        checks = tuple(c for c in source_checks(contract.checks) if is_applicable(c, mapped))
-        batch = batch_frame(tables, contract.name, checks, now)
-        if batch is None:
-            continue
-        fresh = [c for c in checks if c.expect == "fresh"]
-        max_age = allowed_age_hours(contract.schedule, fresh[0], now) if fresh else 0.0
-        found, rows = validator.validate(
-            (contract.name, batch.batch_id), batch.frame, checks, "source_record_id", max_age
-        )
+        found, rows = _validate_source(validator, tables, contract)
         results += found
         failing.append(rows)
     for table, checks in _warehouse_checks_by_table().items():
-        key = "source_record_id" if "source_record_id" in tables[table].column_names else "resident_id"
-        columns = list(dict.fromkeys([key] + [c.column for c in checks if c.column]))
-        frame = tables[table].select(columns).to_pandas()
-        found, rows = validator.validate((WAREHOUSE, run_id), frame, checks, key)
+        found, rows = _validate_warehouse_table(validator, tables[table], checks)
         results += found
         failing.append(rows)
+    pa.default_memory_pool().release_unused()  # the frames' memory, for the publish that follows
     return QualityOutcome(tuple(results), pa.concat_tables(failing))
+
+
+def _validate_source(
+    validator: Validator, tables: Mapping[str, TableData], contract: SourceContract
+) -> tuple[list[CheckResult], pa.Table]:
+    """A source's checks on its newest staged batch (none when it has no staged batch)."""
+    mapped = set(contract.fields)
+    checks = tuple(c for c in source_checks(contract.checks) if is_applicable(c, mapped))
+    batch = batch_frame(tables, contract.name, checks, validator.now)
+    if batch is None:
+        return [], DQ_CHECK_FAILURE_SCHEMA.empty_table()
+    fresh = [c for c in checks if c.expect == "fresh"]
+    max_age = allowed_age_hours(contract.schedule, fresh[0], validator.now) if fresh else 0.0
+    target = (contract.name, batch.batch_id)
+    return validator.validate(target, batch.frame, checks, "source_record_id", max_age)
+
+
+def _validate_warehouse_table(
+    validator: Validator, table: TableData, checks: tuple[CheckSpec, ...]
+) -> tuple[list[CheckResult], pa.Table]:
+    """The warehouse checks of one table, on its key column and the checked columns only."""
+    key = "source_record_id" if "source_record_id" in column_names(table) else "resident_id"
+    columns = list(dict.fromkeys([key] + [c.column for c in checks if c.column]))
+    frame = read_rows(table, columns).to_pandas()
+    return validator.validate((WAREHOUSE, validator.run_id), frame, checks, key)
 
 
 def _warehouse_checks_by_table() -> dict[str, tuple[CheckSpec, ...]]:
@@ -371,7 +406,5 @@ def validate_snapshot(
     Returns:
         The results, filed under run id ``audit-<snapshot_id>``.
     """
-    import pyarrow.parquet as pq
-
-    tables = {name: pq.read_table(snapshot.parquet(name)) for name in SNAPSHOT_TABLES}
+    tables: dict[str, TableData] = {name: (snapshot.parquet(name),) for name in SNAPSHOT_TABLES}
     return validate_run(tables, contracts, f"audit-{snapshot.snapshot_id}", now)

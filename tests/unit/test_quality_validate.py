@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
+import weakref
+from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 from pipelines.canonical import FINDING_SCHEMA, QUARANTINE_SCHEMA, staged_schema
 from pipelines.contracts import SourceContract
-from pipelines.quality.validate import QualityGateFailed, validate_run
+from pipelines.publish import TableData
+from pipelines.quality.spec import check_catalogue
+from pipelines.quality.validate import QualityGateFailed, Validator, validate_run
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 BATCH = "b1"
@@ -154,3 +162,40 @@ def test_deceased_in_one_system_active_in_another_counts_against_agreement() -> 
     outcome = validate_run(tables(records, conflicts=[conflict]), [contract()], "run-1", NOW)
     agree = result(outcome, "deceased_agrees_across_sources")
     assert (agree.checked_rows, agree.failed_rows) == (2, 1)
+
+
+def test_tables_handed_over_as_parquet_files_give_the_same_results(tmp_path: Path) -> None:
+    """Tables handed over as Parquet files (the flow does, one per source) give the in-memory results."""
+    records = [{"source_record_id": f"r{i}", "id_number": f"{i % 900:018d}"} for i in range(1000)]
+    findings = [{"source_record_id": f"r{i}", "rule": "invalid_id_number"} for i in range(20)]
+    in_memory = tables(records, findings)
+    other_source = in_memory["source_record"].set_column(
+        0, "source_system", pa.array(["housing"] * len(records), pa.string())
+    )
+    on_disk: dict[str, TableData] = {}
+    for name, table in in_memory.items():
+        pq.write_table(table, tmp_path / f"{name}.parquet")
+        on_disk[name] = (tmp_path / f"{name}.parquet",)
+    pq.write_table(other_source, tmp_path / "housing_records.parquet")  # not checked: no contract
+    on_disk["source_record"] += (tmp_path / "housing_records.parquet",)
+
+    from_memory = validate_run(in_memory, [contract()], "run-1", NOW)
+    from_files = validate_run(on_disk, [contract()], "run-1", NOW)
+
+    assert from_files.results == from_memory.results
+    assert from_files.failing_rows.equals(from_memory.failing_rows)
+    duplicates = pc.equal(from_files.failing_rows["check_id"], "one_record_per_id_number")
+    assert pc.sum(duplicates).as_py() == 200
+
+
+def test_a_validated_frame_is_not_kept_alive() -> None:
+    """GE caches every batch it loads; the validator drops them, so a run holds one frame at a time."""
+    validator = Validator("run-1", NOW)
+    checks = tuple(c for c in check_catalogue().warehouse if c.table == "resident")
+    frame = pd.DataFrame({"resident_id": ["R1", "R2"], "id_number": ["110105194912310021", None]})
+    alive = weakref.ref(frame)
+    found, _ = validator.validate(("warehouse", "run-1"), frame, checks, "resident_id")
+    del frame
+    gc.collect()
+    assert alive() is None
+    assert {r.check_id for r in found} == {c.id for c in checks}
