@@ -48,8 +48,12 @@ def survivorship() -> Survivorship:
 
 
 def _source_ranks(rules: Survivorship, sources: list[str]) -> pa.Table:
-    """One row per source with a ``rank_<field>`` column per golden field (lower wins)."""
-    columns: dict[str, list[object]] = {"source_system": list[object](sources)}
+    """One row per source: a bit of its own (to count sources cheaply) and a ``rank_<field>``
+    column per golden field (lower wins)."""
+    columns: dict[str, list[object]] = {
+        "source_system": list[object](sources),
+        "source_bit": [1 << index for index in range(len(sources))],
+    }
     for name, order in rules.priority.items():
         columns[f"rank_{name}"] = [
             order.index(source) if source in order else len(order) for source in sources
@@ -60,6 +64,10 @@ def _source_ranks(rules: Survivorship, sources: list[str]) -> pa.Table:
 # Values that say "not known" (canonical gender U): they neither survive over a known value nor
 # disagree with one.
 UNKNOWN = {"gender": "U"}
+
+
+# Records are numbered below this in the order that breaks ties between records of one rank.
+_RECORD_ORDER_SPAN = 2**40
 
 
 def known_value(name: str) -> str:
@@ -82,27 +90,30 @@ def build_residents(
     """
     rules = survivorship()
     connection.register("source_rank", _source_ranks(rules, sources))
-    picks, unpacked = [], []
+    picks = []
     for name in rules.priority:
-        # Ties (same source, same update time) go to the smallest record id: runs agree.
-        order = f"(rank_{name}, -coalesce(epoch(updated_at), 0), source_record_id)"
-        value = known_value(name)
-        pick = f"struct_pack(v := {value}, s := source_system)"
-        picks.append(f"arg_min({pick}, {order}) filter (where {value} is not null) as pick_{name}")
-        shown = f"coalesce(pick_{name}.v, '{UNKNOWN[name]}')" if name in UNKNOWN else f"pick_{name}.v"
-        unpacked.append(f"{shown} as {name}, pick_{name}.s as {name}_source")
+        # A field's value comes from its best-ranked source, then the latest update, then the
+        # smallest record id (so runs agree): one integer per record and field orders them.
+        order = f"rank_{name} * {_RECORD_ORDER_SPAN} + record_order"
+        value, known = known_value(name), f"filter (where {known_value(name)} is not null)"
+        picked = f"arg_min({value}, {order}) {known}"
+        shown = f"coalesce({picked}, '{UNKNOWN[name]}')" if name in UNKNOWN else picked
+        picks.append(f"{shown} as {name}, arg_min(source_system, {order}) {known} as {name}_source")
     return connection.sql(
         f"""
-        select resident_id, {", ".join(unpacked)}, source_count, record_count
-        from (
-            select
-                resident_id,
-                {", ".join(picks)},
-                count(distinct source_system) as source_count,
-                count(*) as record_count
+        with ordered as (
+            select *, row_number() over (
+                order by coalesce(epoch(updated_at), 0) desc, source_record_id, source_system
+            ) as record_order
             from {linked_records} join source_rank using (source_system)
-            group by resident_id
         )
+        select
+            resident_id,
+            {", ".join(picks)},
+            cast(bit_count(bit_or(source_bit)) as bigint) as source_count,
+            count(*) as record_count
+        from ordered
+        group by resident_id
         order by resident_id
         """
     ).to_arrow_table()
@@ -152,7 +163,7 @@ def _disagreement_sql(name: str, linked_records: str) -> str:
         from {linked_records}
         where {value} is not null and resident_id in (
             select resident_id from {linked_records} where {value} is not null
-            group by resident_id having count(distinct {value}) > 1
+            group by resident_id having min({value}) <> max({value})
         )
         group by resident_id
         """
