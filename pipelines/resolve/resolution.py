@@ -57,9 +57,12 @@ OUTPUTS = (
     "resident_link_explanation",
     "match_review",
 )
-# DuckDB's share of this process: the whole flow must stay within a few GiB at a million residents.
-# Beyond it DuckDB spills to a scratch folder inside the warehouse.
-DUCKDB_SETTINGS = {"memory_limit": "1500MB", "preserve_insertion_order": "false"}
+# DuckDB's share of this process: the whole flow must stay within 4 GB at a million residents, so
+# DuckDB gets what the step's Python side leaves (matching holds little in Python; clustering and
+# the steps after it hold the pairs and record state). Beyond it DuckDB spills to a scratch folder
+# inside the warehouse.
+DUCKDB_SETTINGS = {"memory_limit": "1GB", "preserve_insertion_order": "false"}
+DUCKDB_MEMORY_BY_STEP = {"frame": "1500MB", "match": "2GB"}
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,7 @@ def register_staged_records(
     if not files:
         connection.register("records", staged_schema().empty_table())
         return
-    connection.read_parquet(files).create("records")
+    connection.read_parquet(files).create_view("records")
 
 
 def resolve_identities(
@@ -223,6 +226,8 @@ class _Run:
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
         wall, cpu = time.perf_counter(), _cpu_seconds()
+        limit = DUCKDB_MEMORY_BY_STEP.get(name, DUCKDB_SETTINGS["memory_limit"])
+        self.connection.execute("set memory_limit = $limit", {"limit": limit}).fetchall()
         yield
         self.timings[name] = (round(time.perf_counter() - wall, 3), round(_cpu_seconds() - cpu, 3))
 
