@@ -5,6 +5,12 @@ resident is its person (precision) and how much of its person is its resident (r
 persons are persons spread over several residents; merged residents hold several persons. Id
 stability compares two runs' crosswalks: the share of persons seen in both whose records keep one
 and the same resident id.
+
+Only records in both the crosswalk and the truth are scored, and only truth rows naming a person:
+a truth row with a null ``person_key`` is a junk row (no key, a key exported twice, no name and
+no usable ID number) that standardizing must quarantine; it is nobody's record, so it is neither a
+missed link nor, when its key is also a kept record's (a repeated export), a second record of that
+record's person.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.layout import WarehouseLayout
@@ -65,12 +72,25 @@ select kind, coalesce(pairs, 0) from pairs
 """
 
 
+def persons_records(truth: pa.Table) -> pa.Table:
+    """The truth rows that name a person (``source_system, source_record_id, person_key``).
+
+    Args:
+        truth: ground truth; rows with a null ``person_key`` are junk rows, not anyone's record.
+
+    Returns:
+        The rows with a person.
+    """
+    truth = truth.select(["source_system", "source_record_id", "person_key"])
+    return truth.filter(pc.is_valid(truth.column("person_key")))
+
+
 def _against_truth(links: pa.Table, truth: pa.Table, sql: str) -> list[tuple[Any, ...]]:
     """Run a scoring query over ``links`` and ``truth`` registered side by side."""
     connection = duckdb.connect()
     try:
         connection.register("links", links.select(["source_system", "source_record_id", "resident_id"]))
-        connection.register("truth", truth.select(["source_system", "source_record_id", "person_key"]))
+        connection.register("truth", persons_records(truth))
         return connection.execute(sql).fetchall()
     finally:
         connection.close()
@@ -81,7 +101,7 @@ def score_links(links: pa.Table, truth: pa.Table) -> LinkageScore:
 
     Args:
         links: ``source_system, source_record_id, resident_id``.
-        truth: ``source_system, source_record_id, person_key``.
+        truth: ``source_system, source_record_id, person_key`` (rows without a person are ignored).
 
     Returns:
         The score.
@@ -151,7 +171,7 @@ def score_clusters(links: pa.Table, truth: pa.Table) -> ClusterScore:
 
     Args:
         links: ``source_system, source_record_id, resident_id``.
-        truth: ``source_system, source_record_id, person_key``.
+        truth: ``source_system, source_record_id, person_key`` (rows without a person are ignored).
 
     Returns:
         The score.
@@ -222,7 +242,7 @@ def id_stability(
     connection = duckdb.connect()
     connection.register("before", before.select([*keys, "resident_id"]))
     connection.register("after", after.select([*keys, "resident_id"]))
-    connection.register("truth", truth.select([*keys, "person_key"]))
+    connection.register("truth", persons_records(truth))
     connection.register("scope", scope)
     persons, kept = connection.execute(_STABILITY).fetchone() or (0, 0)
     connection.close()
