@@ -182,14 +182,14 @@ def merge_batch(state: StagedState, batch: StagedBatch, mode: str) -> StagedStat
         state: The state before the batch.
         batch: The standardized batch.
         mode: ``full`` replaces the state; ``incremental`` replaces the batch's keys and keeps
-            the rest.
+            the rest (rows quarantined without a key replace nothing: they are added).
 
     Returns:
         The new state.
     """
     if mode == "full":
         return StagedState(batch.records, batch.quarantine, batch.findings)
-    touched = pc.unique(
+    keys = pc.unique(
         pa.concat_arrays(
             [
                 batch.records.column("source_record_id").combine_chunks(),
@@ -197,6 +197,7 @@ def merge_batch(state: StagedState, batch: StagedBatch, mode: str) -> StagedStat
             ]
         )
     )
+    touched = keys.filter(pc.not_equal(pc.utf8_trim_whitespace(keys), ""))  # drops null and blank keys
     return StagedState(
         pa.concat_tables([_without_ids(state.records, touched), batch.records]),
         pa.concat_tables([_without_ids(state.quarantine, touched), batch.quarantine]),
