@@ -6,7 +6,8 @@ the population itself and a log of every injected error and format variant. ``ap
 then plays one day of life on them (moves, new phones, deaths, arrivals) for incremental runs.
 
 Files in ``out_dir``: ``<source>.sqlite`` (unless URLs are given), ``truth.parquet``
-(``source_system, source_record_id, person_key``), ``population.parquet``, ``injected_errors.parquet``
+(``source_system, source_record_id, person_key``; one row per source row, ``person_key`` null for
+the unusable rows standardizing quarantines), ``population.parquet``, ``injected_errors.parquet``
 (``source_system, source_record_id, column, kind``) and ``demo.json`` (seed, day, record counters).
 """
 
@@ -115,7 +116,7 @@ def build_demo(
     DemoState(
         seed=seed,
         day=AS_OF,
-        next_record_no={t.system.source: t.data.num_rows + 1 for t in tables},
+        next_record_no={t.system.source: t.numbered + 1 for t in tables},
         next_person_no=residents + 1,
         next_household_no=int(population.column("household_key")[-1].as_py()[1:]) + 1,
         on_given_urls=tuple(sorted(urls or {})),

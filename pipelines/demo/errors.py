@@ -63,6 +63,14 @@ class ErrorLog:
         self.columns.extend([column] * len(rows))
         self.kinds.extend([kind] * len(rows))
 
+    def drop_rows(self, rows: np.ndarray) -> None:
+        """Forget every entry of ``rows`` (rows rewritten as a whole afterwards)."""
+        logged = np.concatenate(self.rows) if self.rows else np.zeros(0, dtype=np.int64)
+        keep = ~np.isin(logged, rows)
+        self.rows = [logged[keep]]
+        self.columns = [c for c, k in zip(self.columns, keep, strict=True) if k]
+        self.kinds = [c for c, k in zip(self.kinds, keep, strict=True) if k]
+
     def table(self, source: str, record_ids: pa.Array) -> pa.Table:
         """The log as rows of ``source_system, source_record_id, column, kind``."""
         rows = np.concatenate(self.rows) if self.rows else np.zeros(0, dtype=np.int64)

@@ -30,11 +30,18 @@ def sa_table(system: DepartmentSystem, metadata: sa.MetaData | None = None) -> s
         metadata: the metadata to attach it to; a new one if None.
 
     Returns:
-        The table, with its primary key, column comments, an index on the updated column, and
+        The table, with its primary key (only an index on the key column when the system has rows
+        without a key or with a repeated one), column comments, an index on the updated column, and
         utf8mb4 with binary collation on MariaDB/MySQL (so 'x' and 'X' stay different).
     """
+    declared = system.declares_primary_key
     columns = [
-        sa.Column(spec.name, spec.type, primary_key=spec.name == system.primary_key, comment=spec.comment)
+        sa.Column(
+            spec.name,
+            spec.type,
+            primary_key=declared and spec.name == system.primary_key,
+            comment=spec.comment,
+        )
         for spec in system.columns
     ]
     table = sa.Table(
@@ -46,6 +53,8 @@ def sa_table(system: DepartmentSystem, metadata: sa.MetaData | None = None) -> s
         mysql_collate="utf8mb4_bin",
     )
     sa.Index(f"ix_{system.table}_{system.updated_column.lower()}", table.c[system.updated_column])
+    if not declared:
+        sa.Index(f"ix_{system.table}_{system.primary_key.lower()}", table.c[system.primary_key])
     return table
 
 

@@ -12,6 +12,11 @@ its own code lists and date formats, its own coverage of the population, and its
 - social_security ``rs_cbry`` (人社 参保人员): most adults; ID numbers that went through Excel,
   15-digit IDs, lowercase x.
 
+A few rows per ten thousand cannot be used at all, and standardizing has to quarantine them (see
+``UnusableRows``): grid entries saved without a record number, the same record number exported
+twice, and grid or civil-affairs rows with neither a name nor a usable ID number. They are junk, not
+anyone's record: their truth rows have no ``person_key``.
+
 Record keys are each department's own; the ``person_key`` never reaches a source table. The rates
 below are shares of the rows an error can apply to (see ``errors.inject``).
 """
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -112,6 +117,21 @@ SOCIAL_SECURITY_ID_ERRORS = {
 SOCIAL_SECURITY_NAME_ERRORS = {"full_width_padding": 0.30, "homophone": 0.005, "traditional": 0.005}
 SOCIAL_SECURITY_PHONE_ERRORS = {"missing": 0.05, "country_code": 0.05, "dashed": 0.05}
 
+# -- unusable rows, per system: the quarantine rule a row trips -> share of the table's rows ------------
+GRID_UNUSABLE = {
+    "missing_primary_key": 0.0002,  # saved from the grid app before a 人员编号 was assigned
+    "duplicate_primary_key": 0.0003,  # one entry submitted twice, minutes apart, under one number
+    "unidentifiable_record": 0.0005,  # a door-to-door entry with neither a name nor an ID number
+}
+CIVIL_AFFAIRS_UNUSABLE = {"unidentifiable_record": 0.0005}  # an application abandoned half typed in
+UNUSABLE_MAX_SHARE = 0.004
+"""At most this share of a table's rows is unusable of each kind (the ``primary_key_present`` check
+blocks the publish when more than 1% of a batch has no key), so tiny demos get fewer than
+``MIN_INJECTED``."""
+MISSING_KEYS = (None, "", " ")
+MISSING_NAMES = (None, "", " ")
+UNKNOWN_IDS = (None, "无", "不详", "000000000000000000")
+
 RECORDS_SINCE = datetime.date(2016, 1, 1)
 """Registration and update timestamps of the first build fall between this day and ``AS_OF``."""
 
@@ -154,6 +174,36 @@ class ColumnSpec:
 
 
 Columns = dict[str, pa.Array]
+UNUSABLE_RULES = ("missing_primary_key", "duplicate_primary_key", "unidentifiable_record")
+
+
+@dataclass(frozen=True)
+class UnusableRows:
+    """Rows of a system that standardizing must reject, each kind named by the quarantine rule it trips.
+
+    ``missing_primary_key``: a row's key is NULL, empty or a space. ``duplicate_primary_key``: a
+    row is exported a second time under its key, stamped a few minutes later (the copy is the one
+    quarantined). ``unidentifiable_record``: a row's name is empty and its ID number empty or a
+    placeholder (无, 不详, 000000000000000000). Keys missing or repeated mean the department's table
+    has no primary-key constraint, only an index on the key.
+
+    Attributes:
+        name_column: the column emptied in an unidentifiable row.
+        id_column: the ID number column emptied (or given a placeholder) in an unidentifiable row.
+        rates: rule to share of the table's rows (at least ``min_injected``, at most
+            ``UNUSABLE_MAX_SHARE``).
+    """
+
+    name_column: str
+    id_column: str
+    rates: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def keys_unique(self) -> bool:
+        """Every row has a key and no key repeats (the table can declare its primary key)."""
+        return not {"missing_primary_key", "duplicate_primary_key"} & set(self.rates)
+
+
 Selector = Callable[[pa.Table, np.random.Generator, BuildContext], np.ndarray]
 Renderer = Callable[[pa.Table, np.random.Generator, BuildContext, ErrorLog], Columns]
 
@@ -188,6 +238,7 @@ class DepartmentSystem:
             and ``is_repeat`` marking a person's second and later records).
         refresh: per kind of change in a person's life (``address``, ``registered_address``,
             ``phone``, ``death``), how the system records it.
+        unusable: the rows standardizing must reject, if the system has any.
     """
 
     source: str
@@ -199,6 +250,12 @@ class DepartmentSystem:
     select: Selector
     render: Renderer
     refresh: Mapping[str, Refresh]
+    unusable: UnusableRows | None = None
+
+    @property
+    def declares_primary_key(self) -> bool:
+        """The table has a primary-key constraint (no key missing or repeated in it)."""
+        return self.unusable is None or self.unusable.keys_unique
 
 
 @dataclass(frozen=True)
@@ -208,14 +265,16 @@ class SourceTable:
     Attributes:
         system: the department system.
         data: the table's rows, columns in the table's order.
-        person_keys: the true person of each row.
+        person_keys: the true person of each row; null for unusable rows (junk, nobody's record).
         errors: which errors were injected where (``source_system, source_record_id, column, kind``).
+        numbered: how many record numbers the rows used (rows minus repeated exports).
     """
 
     system: DepartmentSystem
     data: pa.Table
     person_keys: pa.Array
     errors: pa.Table
+    numbered: int
 
     @property
     def record_ids(self) -> pa.Array:
@@ -558,6 +617,7 @@ GRID = DepartmentSystem(
     select=select_grid,
     render=render_grid,
     refresh={"address": Refresh(grid_address, 0.9), "phone": Refresh(grid_phone, 0.8)},
+    unusable=UnusableRows("XM", "ZJHM", GRID_UNUSABLE),
 )
 
 
@@ -690,6 +750,7 @@ CIVIL_AFFAIRS = DepartmentSystem(
         "phone": Refresh(civil_affairs_phone, 0.5),
         "death": Refresh(civil_affairs_payment, 0.7),
     },
+    unusable=UnusableRows("XM", "SFZJHM", CIVIL_AFFAIRS_UNUSABLE),
 )
 
 
@@ -854,8 +915,89 @@ def build_source(
     log = ErrorLog()
     columns = system.render(people, rng, context, log)
     data = pa.table({spec.name: columns[spec.name] for spec in system.columns})
+    person_keys = column(people, "person_key")
+    if system.unusable is not None:
+        first_records = np.flatnonzero(~repeated_rows(people))
+        data, person_keys = spoil_rows(
+            system, system.unusable, data, person_keys, first_records, rng, context, log
+        )
     record_ids = as_array(data.column(system.primary_key))
-    return SourceTable(system, data, column(people, "person_key"), log.table(system.source, record_ids))
+    return SourceTable(system, data, person_keys, log.table(system.source, record_ids), len(persons))
+
+
+def _unusable_count(rate: float, rows: int, context: BuildContext) -> int:
+    if rate <= 0:
+        return 0
+    return min(max(round(rate * rows), context.min_injected), int(rows * UNUSABLE_MAX_SHARE))
+
+
+def spoil_rows(
+    system: DepartmentSystem,
+    unusable: UnusableRows,
+    data: pa.Table,
+    person_keys: pa.Array,
+    candidates: np.ndarray,
+    rng: np.random.Generator,
+    context: BuildContext,
+    log: ErrorLog,
+) -> tuple[pa.Table, pa.Array]:
+    """Make some rows unusable: keys emptied, rows exported twice, names and ID numbers emptied.
+
+    Args:
+        system: the department system.
+        unusable: which kinds, how often.
+        data: the table's rows.
+        person_keys: the true person of each row.
+        candidates: rows that may be spoiled (each person's first record), each at most once.
+        rng: the system's random generator.
+        context: ``min_injected``.
+        log: the error log; entries of spoiled rows are replaced by the kind of junk they became.
+
+    Returns:
+        The rows (repeated exports appended) and their persons (null for every unusable row).
+    """
+    free = np.zeros(data.num_rows, dtype=bool)
+    free[candidates] = True
+    picked = {}
+    for kind in UNUSABLE_RULES:
+        pool = np.flatnonzero(free)
+        count = min(_unusable_count(unusable.rates.get(kind, 0.0), data.num_rows, context), len(pool))
+        picked[kind] = np.sort(rng.choice(pool, count, replace=False))
+        free[picked[kind]] = False
+    keyless, nameless = picked["missing_primary_key"], picked["unidentifiable_record"]
+    log.drop_rows(np.concatenate([keyless, nameless]))
+
+    def draws(options: tuple[str | None, ...], count: int) -> list[str | None]:
+        return [options[i] for i in rng.integers(0, len(options), count)]
+
+    key, changes = system.primary_key, {}
+    changes[key] = scatter(column(data, key), keyless, draws(MISSING_KEYS, len(keyless)))
+    changes[unusable.name_column] = scatter(
+        column(data, unusable.name_column), nameless, draws(MISSING_NAMES, len(nameless))
+    )
+    changes[unusable.id_column] = scatter(
+        column(data, unusable.id_column), nameless, draws(UNKNOWN_IDS, len(nameless))
+    )
+    for name, values in changes.items():
+        data = data.set_column(data.schema.get_field_index(name), name, values)
+    log.add(key, "missing_primary_key", keyless)
+    log.add(unusable.name_column, "unidentifiable_record", nameless)
+    log.add(unusable.id_column, "unidentifiable_record", nameless)
+    person_keys = scatter(
+        person_keys, np.concatenate([keyless, nameless]), [None] * (len(keyless) + len(nameless))
+    )
+
+    exported_twice = picked["duplicate_primary_key"]
+    copies = data.take(pa.array(exported_twice, pa.int64()))
+    stamps = column(copies, system.updated_column).to_numpy(zero_copy_only=False).astype("datetime64[s]")
+    later = pa.array(stamps + rng.integers(60, 1800, len(stamps)).astype("timedelta64[s]"), pa.timestamp("s"))
+    copies = copies.set_column(
+        copies.schema.get_field_index(system.updated_column), system.updated_column, later
+    )
+    log.add(key, "duplicate_primary_key", data.num_rows + np.arange(len(exported_twice)))
+    data = pa.concat_tables([data, copies])
+    person_keys = pa.concat_arrays([person_keys, pa.nulls(len(exported_twice), person_keys.type)])
+    return data, person_keys
 
 
 def build_systems(population: pa.Table, seed: int, context: BuildContext | None = None) -> list[SourceTable]:

@@ -368,7 +368,7 @@ def _save(
     replace(
         state,
         next_record_no={
-            new.system.source: state.next_record_no[new.system.source] + new.data.num_rows for new in added
+            new.system.source: state.next_record_no[new.system.source] + new.numbered for new in added
         },
         next_person_no=state.next_person_no + newcomers.num_rows,
         next_household_no=int(households[-1].as_py()[1:]) + 1 if len(households) else state.next_household_no,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime
 import re
 import sqlite3
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +15,10 @@ import pytest
 
 from pipelines.contracts import load_contracts
 from pipelines.demo import DemoSystems, apply_next_day_update, build_demo, names
-from pipelines.demo.systems import SYSTEMS
+from pipelines.demo.systems import SYSTEMS, UNUSABLE_RULES
+from pipelines.extract import extract_source
+from pipelines.layout import WarehouseLayout
+from pipelines.stage import read_state, stage_source
 
 RESIDENTS = 2_000
 SEED = 7
@@ -41,7 +45,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoSystems:
 def read_source(demo: DemoSystems, source: str) -> pd.DataFrame:
     with sqlite3.connect(demo.sqlite_paths[source]) as connection:
         frame = pd.read_sql_query(f"select * from {TABLES[source]}", connection)
-    return frame.sort_values(KEYS[source], ignore_index=True)
+    return frame.sort_values(KEYS[source], ignore_index=True, kind="stable")
+
+
+def keys(values: Iterable[object]) -> Counter[object]:
+    """Record keys as a multiset (a key may be missing, or repeated in the grid roster)."""
+    return Counter(None if pd.isna(value) else value for value in values)
 
 
 @pytest.fixture(scope="module")
@@ -139,22 +148,76 @@ def test_population_has_migrants_foreigners_and_deaths(population: pd.DataFrame)
 def test_truth_covers_every_source_row_exactly_once(
     sources: dict[str, pd.DataFrame], truth: pd.DataFrame, population: pd.DataFrame
 ) -> None:
-    """Every source row has exactly one truth row, naming a person of the population."""
-    assert not truth.duplicated(["source_system", "source_record_id"]).any()
-    assert set(truth.person_key) <= set(population.person_key)
+    """Every source row has one truth row; those naming a person are one per key and source."""
+    persons = truth[truth.person_key.notna()]
+    assert not persons.duplicated(["source_system", "source_record_id"]).any()
+    assert persons.source_record_id.notna().all()
+    assert set(persons.person_key) <= set(population.person_key)
     for source, frame in sources.items():
-        assert sorted(truth.source_record_id[truth.source_system == source]) == sorted(frame[KEYS[source]])
+        assert keys(truth.source_record_id[truth.source_system == source]) == keys(frame[KEYS[source]])
     assert len(truth) == sum(len(frame) for frame in sources.values())
 
 
 def test_record_keys_are_the_departments_own(
-    sources: dict[str, pd.DataFrame], population: pd.DataFrame
+    demo: DemoSystems, sources: dict[str, pd.DataFrame], population: pd.DataFrame
 ) -> None:
-    """No source key is a person key, and keys are unique within each source."""
+    """No source key is a person key; keys are unique but where the grid exported a row twice."""
     person_keys = set(population.person_key)
+    errors = pq.read_table(demo.errors_path).to_pandas()
     for source, frame in sources.items():
-        assert frame[KEYS[source]].is_unique
-        assert not set(frame[KEYS[source]]) & person_keys
+        present = frame[KEYS[source]].dropna()
+        present = present[present.str.strip() != ""]
+        exported_twice = errors.query("source_system == @source and kind == 'duplicate_primary_key'")
+        assert set(present[present.duplicated()]) == set(exported_twice.source_record_id), source
+        assert not set(present) & person_keys
+
+
+# -- rows standardizing has to reject -------------------------------------------------------------------
+
+
+def test_grid_has_unusable_rows_of_each_kind(
+    demo: DemoSystems, sources: dict[str, pd.DataFrame], truth: pd.DataFrame
+) -> None:
+    """Grid rows without a key, keys exported twice, rows with no name and no usable ID; none a person's."""
+    grid = sources["grid"]
+    keyless = grid.RYBH.isna() | (grid.RYBH.fillna("").str.strip() == "")
+    repeated = ~keyless & grid.RYBH.duplicated()
+    nameless = grid.XM.isna() | (grid.XM.fillna("").str.strip() == "")
+    no_id = grid.ZJHM.isna() | grid.ZJHM.isin(["无", "不详", "000000000000000000"])
+    unidentifiable = ~keyless & nameless & no_id
+    assert keyless.sum() >= 2 and repeated.sum() >= 2 and unidentifiable.sum() >= 2
+    assert keyless.sum() + repeated.sum() + unidentifiable.sum() <= 0.005 * len(grid) + 6
+    junk = truth[truth.person_key.isna()]
+    assert keys(junk.source_record_id[junk.source_system == "grid"]) == keys(
+        grid.RYBH[keyless | repeated | unidentifiable]
+    )
+    errors = pq.read_table(demo.errors_path).to_pandas().query("source_system == 'grid'")
+    assert set(UNUSABLE_RULES) <= set(errors.kind)
+
+
+def test_standardizing_quarantines_the_unusable_rows(
+    demo: DemoSystems, truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The grid's junk rows land in quarantine, each under its rule with a reason; persons' rows are kept."""
+    contract = next(c for c in load_contracts(CONTRACTS_DIR) if c.name == "grid")
+    layout = WarehouseLayout(tmp_path / "warehouse")
+    extract_source(contract, layout, demo.environment())
+    result = stage_source(contract, layout)
+    state = read_state(layout, "grid")
+    quarantine = state.quarantine.to_pandas()
+    assert quarantine.groupby("rule").size().to_dict() == {rule: 2 for rule in UNUSABLE_RULES}
+    assert dict(zip(quarantine.rule, quarantine.reason, strict=True)) == {
+        "missing_primary_key": "no primary key",
+        "duplicate_primary_key": "primary key repeated in batch",
+        "unidentifiable_record": "neither a name nor a usable ID number",
+    }
+    assert quarantine.raw_values.notna().all()
+    grid = truth[truth.source_system == "grid"]
+    assert keys(quarantine.source_record_id) == keys(grid.source_record_id[grid.person_key.isna()])
+    assert set(state.records.column("source_record_id").to_pylist()) == set(
+        grid.source_record_id[grid.person_key.notna()]
+    )
+    assert result.records + result.quarantined == len(grid)
 
 
 # -- the population's ID numbers, twins and namesakes -------------------------------------------------
@@ -485,7 +548,7 @@ def test_next_day_changes_rows_in_place_and_adds_rows(tmp_path: Path) -> None:
             update.updated[system.source], 1
         )
         assert old[system.updated_column].max() < "2026-11-28"
-        assert sorted(truth.source_record_id[truth.source_system == system.source]) == sorted(
+        assert keys(truth.source_record_id[truth.source_system == system.source]) == keys(
             new[system.primary_key]
         )
     died = after["public_security"].query("SWRQ == '20261127'")
