@@ -318,9 +318,9 @@ class _Run:
         kept = kept.filter(pc.is_in(kept.column("unique_id"), frame.column("unique_id")))
         assignments = pa.concat_tables([kept, fresh.assignments.cast(kept.schema)])
         old_guards = self.state.guard_log()
-        old_guards = old_guards[
-            old_guards["component_key"].isin(set(pc.unique(kept.column("component_key")).to_pylist()))
-        ]
+        kept_components = pc.unique(kept.column("component_key"))
+        still_kept = pc.is_in(pa.array(old_guards["component_key"], pa.string()), value_set=kept_components)
+        old_guards = old_guards[still_kept.to_numpy(zero_copy_only=False)]
         guard_log = pd.concat([old_guards, fresh.guard_log], ignore_index=True)
         guard_log = guard_log.sort_values(["component_key", "record_l", "record_r", "guard"], kind="stable")
         log.info(
