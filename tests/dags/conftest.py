@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import pytest
 import sqlalchemy as sa
@@ -29,9 +26,9 @@ from pipelines.airflow_local import (
     ensure_database,
 )
 from pipelines.settings import DEFAULT_SOURCES_DIR
+from tests.dags.runs import SECRET, DagRuns, make_dag_runs
 
 POSTGRES_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
-RUNNER = Path(__file__).with_name("dag_runner.py")
 DEMO_RESIDENTS = 300
 
 
@@ -72,68 +69,6 @@ def metadata_url(metadata_template: str) -> Iterator[str]:
 def module_metadata_url(metadata_template: str) -> Iterator[str]:
     """Like ``metadata_url``, for a module whose tests check the outcome of the same runs."""
     yield from _metadata_copy(metadata_template)
-
-
-@dataclass
-class DagRuns:
-    """Runs DAGs with ``dag.test()`` in a child process against one test's Airflow and warehouse."""
-
-    setup: AirflowSetup
-    warehouse: Path
-    sources: Path
-    env: dict[str, str]
-    output: str = ""
-
-    def run(self, *steps: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """Run each step (``{"dag_id", "env"?, "conf"?}``) in order; return run states per step."""
-        spec = self.setup.home / f"steps-{uuid.uuid4().hex[:8]}.json"
-        result = spec.with_suffix(".result.json")
-        spec.write_text(json.dumps([dict(step) for step in steps]), encoding="utf-8")
-        done = subprocess.run(
-            [sys.executable, str(RUNNER), str(spec), str(result)],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        self.output += done.stdout + done.stderr
-        assert done.returncode == 0, (done.stdout + done.stderr)[-5000:]
-        print(*(line for line in done.stdout.splitlines() if line.startswith("dag_runner:")))
-        runs: list[dict[str, Any]] = json.loads(result.read_text(encoding="utf-8"))
-        return runs
-
-    def xcom_values(self) -> list[str]:
-        """Every XCom stored in the metadata database (dag_id, task_id, key, value), as JSON text."""
-        engine = sa.create_engine(self.setup.database_url)
-        try:
-            with engine.connect() as connection:
-                rows = connection.execute(sa.text("select dag_id, task_id, key, value from xcom")).all()
-        finally:
-            engine.dispose()
-        return [json.dumps(list(row), ensure_ascii=False) for row in rows]
-
-
-def make_dag_runs(tmp_path: Path, metadata_url: str, sources: Path, extra_env: Mapping[str, str]) -> DagRuns:
-    """A :class:`DagRuns` for one test: its own AIRFLOW_HOME, warehouse and environment."""
-    warehouse = tmp_path / "warehouse"
-    setup = AirflowSetup(
-        home=tmp_path / "airflow-home",
-        database_url=metadata_url,
-        secret_key=uuid.uuid4().hex,
-        extra_env={
-            "GRIDSYNC_SOURCES_DIR": str(sources),
-            "GRIDSYNC_WAREHOUSE_DIR": str(warehouse),
-            "GRIDSYNC_SYNC_RETRIES": "1",
-            "GRIDSYNC_SYNC_RETRY_DELAY_SECONDS": "1",
-            **extra_env,
-        },
-    )
-    setup.home.mkdir(parents=True)
-    env = airflow_environment(setup, dict(os.environ))
-    return DagRuns(setup=setup, warehouse=warehouse, sources=sources, env=env)
-
-
-SECRET = "Gr1d-S3cret-Passw0rd"
 
 
 @pytest.fixture(scope="session")

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SECRET, DagRuns
 
 from pipelines.layout import WarehouseLayout
 from pipelines.orchestration import safe_run_id
 from pipelines.publish import read_published
 from pipelines.stage import read_state
+from tests.dags.runs import SECRET, DagRuns
 
 pytestmark = [pytest.mark.airflow, pytest.mark.services, pytest.mark.slow]
 

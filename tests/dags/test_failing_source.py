@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import DagRuns, make_dag_runs
 from webhook import webhook_server
 
 from pipelines.flow import run_flow
@@ -14,6 +13,7 @@ from pipelines.layout import WarehouseLayout
 from pipelines.orchestration import publish_staged
 from pipelines.settings import DEFAULT_SOURCES_DIR, Settings
 from pipelines.stage import applied_batches
+from tests.dags.runs import DagRuns, make_dag_runs
 
 pytestmark = [pytest.mark.airflow, pytest.mark.services, pytest.mark.slow]
 
