@@ -206,7 +206,12 @@ def build_matching_frame(
         derived = _reuse_previous(connection, records, previous, params)
     limited = _limited_sql("frame_unlimited", max_key_frequency)
     run_sql(connection, f"create or replace temp table {FRAME_TABLE} as {limited}")
-    run_sql(connection, "drop table frame_unlimited")
+    if previous is None:
+        run_sql(connection, "drop table frame_unlimited")
+    else:
+        run_sql(connection, "drop view frame_unlimited")
+        for name in ("reused", "fresh"):
+            run_sql(connection, f"drop table {name}")
     keys = connection.sql(f"select {', '.join(KEY_COLUMNS)} from {FRAME_TABLE}").to_arrow_table()
     changed, removed = None, pa.array([], pa.string())
     if previous is not None:
@@ -217,7 +222,8 @@ def build_matching_frame(
 def _reuse_previous(
     connection: duckdb.DuckDBPyConnection, records: str, previous: Path, params: dict[str, object]
 ) -> int:
-    """Fill ``frame_unlimited`` from reusable previous rows and newly derived ones."""
+    """Make ``frame_unlimited`` a view of reusable previous rows (table ``reused``) and newly
+    derived ones (table ``fresh``); the caller drops them once the frame is built."""
     limited = ", ".join(FREQUENCY_LIMITED_KEYS)
     run_sql(
         connection,
@@ -247,11 +253,10 @@ def _reuse_previous(
     derived = _count(connection, "fresh")
     run_sql(
         connection,
-        "create or replace temp table frame_unlimited as "
+        "create or replace temp view frame_unlimited as "
         "select * from reused union all by name select * from fresh",
     )
-    for name in ("reused", "fresh", "record_inputs"):
-        run_sql(connection, f"drop table {name}")
+    run_sql(connection, "drop table record_inputs")
     run_sql(connection, "drop view records_to_derive")
     return derived
 
