@@ -59,6 +59,7 @@ def assign_resident_ids(
     """Give each cluster a resident id, stable across runs.
 
     Args:
+        connection: The run's DuckDB connection (its memory cap and spill folder apply).
         clusters: ``source_system, source_record_id, cluster_key`` for every record.
         previous_links: ``source_system, source_record_id, resident_id`` of the previous run.
         issued_ids: Every resident id issued before (never reissued).
@@ -108,7 +109,9 @@ where c.ids = 1 and c.with_id = c.records and i.records = c.records
 """
 
 
-def settled_clusters(clusters: pa.Table, previous_links: pa.Table) -> pa.Table:
+def settled_clusters(
+    connection: duckdb.DuckDBPyConnection, clusters: pa.Table, previous_links: pa.Table
+) -> pa.Table:
     """Clusters holding exactly the records of one previous resident id, and that id.
 
     Such a cluster keeps its id with no event whatever else happens in the run, so only the
@@ -116,19 +119,20 @@ def settled_clusters(clusters: pa.Table, previous_links: pa.Table) -> pa.Table:
     over every cluster.
 
     Args:
+        connection: The run's DuckDB connection (its memory cap and spill folder apply).
         clusters: ``source_system, source_record_id, cluster_key`` for every record.
         previous_links: ``source_system, source_record_id, resident_id`` of the previous run.
 
     Returns:
         ``cluster_key, resident_id`` of the settled clusters.
     """
-    connection = duckdb.connect()
+    connection.register("clusters", clusters)
+    connection.register("previous", previous_links)
     try:
-        connection.register("clusters", clusters)
-        connection.register("previous", previous_links)
         return connection.sql(_SETTLED).to_arrow_table()
     finally:
-        connection.close()
+        connection.unregister("clusters")
+        connection.unregister("previous")
 
 
 def _fresh_id(ref: str, taken: set[str]) -> str:

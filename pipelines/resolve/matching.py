@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from pipelines.resolve.config import MatchingConfig
 from pipelines.resolve.features import MatchingFrame, run_sql
 from pipelines.resolve.model import TrainedModel, data_shape, new_linker, train_model
 from pipelines.resolve.scoring import register_term_frequencies, score_pairs, term_frequencies
+from pipelines.resolve.state import PreviousPairs
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +52,7 @@ class Matching:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def kept_pairs(pairs: pa.Table, gone: pa.Array) -> pa.Table:
-    """Earlier scores of pairs neither of whose records is in ``gone`` (changed or removed)."""
-    touched = pc.or_(pc.is_in(pairs.column("record_l"), gone), pc.is_in(pairs.column("record_r"), gone))
-    return pairs.filter(pc.invert(touched))
-
-
-def incremental_possible(frame: MatchingFrame, previous_pairs: pa.Table | None) -> bool:
+def incremental_possible(frame: MatchingFrame, previous_pairs: PreviousPairs | None) -> bool:
     """Whether the previous scores can be kept: known differences, not too many of them."""
     if previous_pairs is None or frame.changed is None:
         return False
@@ -70,7 +64,7 @@ def match_records(
     connection: duckdb.DuckDBPyConnection,
     frame: MatchingFrame,
     model: TrainedModel | None,
-    previous_pairs: pa.Table | None,
+    previous_pairs: PreviousPairs | None,
     config: MatchingConfig,
     run_id: str,
 ) -> Matching:
@@ -130,12 +124,12 @@ def _score_incrementally(
     connection: duckdb.DuckDBPyConnection,
     linker: object,
     frame: MatchingFrame,
-    previous_pairs: pa.Table,
+    previous_pairs: PreviousPairs,
     config: MatchingConfig,
 ) -> tuple[pa.Table, pa.Table, int]:
     """Every current pair (kept and newly scored), the newly scored ones, how many were compared."""
     assert frame.changed is not None
-    kept = kept_pairs(previous_pairs, pa.concat_arrays([frame.changed, frame.removed]))
+    kept = previous_pairs.without(connection, pa.concat_arrays([frame.changed, frame.removed]))
     if len(frame.changed) == 0:
         return kept, kept.schema.empty_table(), 0
     connection.register("changed_ids", pa.table({"unique_id": frame.changed}))

@@ -63,6 +63,8 @@ OUTPUTS = (
 # inside the warehouse.
 DUCKDB_SETTINGS = {"memory_limit": "1GB", "preserve_insertion_order": "false"}
 DUCKDB_MEMORY_BY_STEP = {"frame": "1500MB", "match": "2GB"}
+# An incremental run holds the previous run's kept pairs in Python while matching.
+INCREMENTAL_MATCH_MEMORY = "1GB"
 
 
 @dataclass(frozen=True)
@@ -224,9 +226,10 @@ class _Run:
     reclustered: int = 0
 
     @contextmanager
-    def step(self, name: str) -> Iterator[None]:
+    def step(self, name: str, memory: str | None = None) -> Iterator[None]:
+        """Time a step, with DuckDB capped at ``memory`` (by default the step's declared share)."""
         wall, cpu = time.perf_counter(), _cpu_seconds()
-        limit = DUCKDB_MEMORY_BY_STEP.get(name, DUCKDB_SETTINGS["memory_limit"])
+        limit = memory or DUCKDB_MEMORY_BY_STEP.get(name, DUCKDB_SETTINGS["memory_limit"])
         self.connection.execute("set memory_limit = $limit", {"limit": limit}).fetchall()
         yield
         self.timings[name] = (round(time.perf_counter() - wall, 3), round(_cpu_seconds() - cpu, 3))
@@ -238,7 +241,7 @@ class _Run:
                 connection, "records", self.config.max_block_key_frequency, self.state.frame_path
             )
             write_frame(connection, self.folder / FRAME_FILE)
-        with self.step("match"):
+        with self.step("match", memory=INCREMENTAL_MATCH_MEMORY if self.state.usable else None):
             matching = match_records(
                 connection, frame, self.state.model, self.state.pairs(), self.config, self.run_id
             )
@@ -344,7 +347,7 @@ class _Run:
             """
         ).to_arrow_table()
         prior = previous.links.select(["source_system", "source_record_id", "resident_id"])
-        settled = settled_clusters(clusters, prior)
+        settled = settled_clusters(connection, clusters, prior)
         open_clusters = clusters.filter(
             pc.invert(pc.is_in(clusters.column("cluster_key"), settled.column("cluster_key")))
         )

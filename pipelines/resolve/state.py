@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -75,12 +76,9 @@ class PreviousState:
         """The previous matching frame (None when the state is not usable)."""
         return self.folder / FRAME_FILE if self.usable else None
 
-    def pairs(self) -> pa.Table | None:
+    def pairs(self) -> PreviousPairs | None:
         """The previous scored pairs (None when the state is not usable)."""
-        if not self.usable:
-            return None
-        explained = pq.read_table(self.folder / EXPLANATION_FILE)
-        return explained.drop_columns(list(RESIDENT_COLUMNS))
+        return PreviousPairs(self.folder / EXPLANATION_FILE) if self.usable else None
 
     def records(self) -> pa.Table:
         """``unique_id, component_key, cluster_key, match_rule, match_score, content_hash, resident_id``."""
@@ -97,6 +95,30 @@ class PreviousState:
     def output(self, name: str) -> pa.Table:
         """A published output of the previous run (``resident``, ``resident_conflict`` …)."""
         return pq.read_table(self.folder / f"{name}.parquet")
+
+
+@dataclass(frozen=True)
+class PreviousPairs:
+    """The previous run's scored pairs, on disk: the explanation table without its resident columns."""
+
+    path: Path
+
+    def without(self, connection: duckdb.DuckDBPyConnection, gone: pa.Array) -> pa.Table:
+        """The pairs neither of whose records is in ``gone`` (changed or removed records), read by
+        DuckDB so that the others never reach memory."""
+        connection.register("gone_records", pa.table({"unique_id": gone}))
+        try:
+            return connection.sql(
+                f"""
+                select * exclude ({", ".join(RESIDENT_COLUMNS)})
+                from read_parquet($path)
+                where record_l not in (select unique_id from gone_records)
+                  and record_r not in (select unique_id from gone_records)
+                """,
+                params={"path": str(self.path)},
+            ).to_arrow_table()
+        finally:
+            connection.unregister("gone_records")
 
 
 @dataclass(frozen=True)
