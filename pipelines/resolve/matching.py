@@ -112,7 +112,8 @@ def _train(
     frequencies = term_frequencies(connection, "training_frame", config)
     linker = new_linker(connection, "training_frame", config.splink_settings())
     register_term_frequencies(linker, frequencies)
-    settings = train_model(linker, config)
+    records = int(connection.sql("select count(*) from training_frame").fetchall()[0][0])
+    settings = train_model(linker, config, records)
     linker.table_management.delete_tables_created_by_splink_from_db()
     for name in (f"tf_{column}" for column in frequencies):
         connection.unregister(name)

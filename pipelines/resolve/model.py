@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 MODEL_FILE, META_FILE = "model.json", "meta.json"
 # Bumped when what a saved model holds changes; a model saved under another format is retrained.
-MODEL_FORMAT = 2
+MODEL_FORMAT = 3
 # Columns whose fill rate per source is part of the data's shape.
 SHAPE_COLUMNS = ("id_key", "id_mask", "name", "birth_date", "gender", "phone", "address_key")
 
@@ -145,15 +145,16 @@ def new_linker(connection: duckdb.DuckDBPyConnection, frame: str, settings: dict
     return Linker(records, settings, log_level=None)
 
 
-def train_model(linker: Any, config: MatchingConfig) -> dict[str, Any]:
+def train_model(linker: Any, config: MatchingConfig, records: int) -> dict[str, Any]:
     """Train m, u and the prior without labels; return the trained Splink settings.
 
     Args:
         linker: A linker built with ``config.splink_settings()``.
         config: The matching configuration (training rules, sample sizes, seed).
+        records: How many records the linker's frame holds (bounds the random pairs sampled).
 
     Returns:
-        The trained settings, as ``save_model_to_json`` gives them.
+        The trained settings, as ``save_model_to_json`` gives them, with `bound_unseen_u` applied.
     """
     training = config.training
     linker.training.estimate_probability_two_random_records_match(
@@ -164,4 +165,20 @@ def train_model(linker: Any, config: MatchingConfig) -> dict[str, Any]:
         linker.training.estimate_parameters_using_expectation_maximisation(
             rule, max_pairs=training.em_max_pairs, estimate_without_term_frequencies=True
         )
-    return dict(linker.misc.save_model_to_json())
+    sampled = min(training.u_max_pairs, records * (records - 1) / 2)
+    return bound_unseen_u(dict(linker.misc.save_model_to_json()), sampled)
+
+
+def bound_unseen_u(settings: dict[str, Any], sampled_pairs: float) -> dict[str, Any]:
+    """Give each level that no random pair reached ``u = 3 / sampled_pairs``.
+
+    A level never seen among N random pairs has u at most about 3/N (the rule of three's 95% upper
+    bound). Left unset, Splink falls back to a generic default u, so the level's weight would
+    depend on whether one lucky random pair happened to reach it.
+    """
+    bound = 3.0 / max(sampled_pairs, 3.0)
+    for comparison in settings["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if not level.get("is_null_level") and level.get("u_probability") is None:
+                level["u_probability"] = bound
+    return settings
