@@ -41,6 +41,7 @@ from pipelines.quality.gate import (
 from pipelines.resolve.resolution import OUTPUTS as RESOLUTION_OUTPUTS
 from pipelines.resolve.resolution import (
     PreviousIdentities,
+    Resolution,
     empty_previous,
     resolve_identities,
 )
@@ -231,7 +232,9 @@ def _count_by_batch(layout: WarehouseLayout, source: str, file: str) -> dict[str
     )
 
 
-def warehouse_tables(layout: WarehouseLayout, sources: list[str], snapshot_hint: str) -> dict[str, TableData]:
+def warehouse_tables(
+    layout: WarehouseLayout, sources: list[str], resolution: Resolution, snapshot_hint: str
+) -> dict[str, TableData]:
     """Every base table of a snapshot: the Parquet files of the resolution and the staged states.
 
     Validation and publish read these files a few columns or rows at a time, so no table is held
@@ -240,7 +243,7 @@ def warehouse_tables(layout: WarehouseLayout, sources: list[str], snapshot_hint:
     states = [folder for source in sources if (folder := current_state_dir(layout, source)) is not None]
     staged = {"source_record": RECORDS, "quarantine": QUARANTINE, "dq_finding": FINDINGS}
     return {
-        **{name: (layout.resolved / f"{name}.parquet",) for name in RESOLUTION_OUTPUTS},
+        **{name: (resolution.path(name),) for name in RESOLUTION_OUTPUTS},
         **{table: tuple(folder / file for folder in states) for table, file in staged.items()},
         "load_batch": load_batch_table(layout, sources, snapshot_hint),
     }
@@ -276,9 +279,9 @@ def reconcile_and_publish(
     summary = summary or RunSummary(run_id=run_id)
     warm_up()
     with timed(summary, "resolve"):
-        resolve_identities(layout, sources, previous_identities(layout), run_id)  # to resolved/
+        resolution = resolve_identities(layout, sources, previous_identities(layout), run_id)
     hint = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    tables = warehouse_tables(layout, sources, hint)
+    tables = warehouse_tables(layout, sources, resolution, hint)
     with timed(summary, "validate"):
         outcome = validate_run(tables, contracts_of(sources_dir, sources), run_id)
     summary.quality = [asdict(result) for result in outcome.results]

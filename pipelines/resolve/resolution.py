@@ -44,7 +44,7 @@ from pipelines.resolve.golden import golden_records, survivorship
 from pipelines.resolve.ids import ID_EVENT_COLUMNS, assign_resident_ids, settled_clusters
 from pipelines.resolve.matching import Matching, match_records
 from pipelines.resolve.review import read_decisions, review_list
-from pipelines.resolve.state import FRAME_FILE, NextState, PreviousState, fingerprint, run_of
+from pipelines.resolve.state import FRAME_FILE, NextState, PreviousState, fingerprint, output_file, run_of
 from pipelines.stage import RECORDS, current_state_dir
 
 log = logging.getLogger(__name__)
@@ -103,39 +103,11 @@ class Resolution:
             raise FileNotFoundError(
                 f"{self.folder} holds the outputs of {holder or 'no run'}, no longer those of {self.run_id}"
             )
-        return self.folder / f"{name}.parquet"
+        return output_file(self.folder, name)
 
     def table(self, name: str) -> pa.Table:
         """An output, read whole."""
         return pq.read_table(self.path(name))
-
-    def row_count(self, name: str) -> int:
-        """How many rows an output has (from the file's metadata, without reading it)."""
-        return int(pq.ParquetFile(self.path(name)).metadata.num_rows)
-
-    @property
-    def resident(self) -> pa.Table:
-        return self.table("resident")
-
-    @property
-    def resident_source_link(self) -> pa.Table:
-        return self.table("resident_source_link")
-
-    @property
-    def resident_conflict(self) -> pa.Table:
-        return self.table("resident_conflict")
-
-    @property
-    def resident_id_event(self) -> pa.Table:
-        return self.table("resident_id_event")
-
-    @property
-    def resident_link_explanation(self) -> pa.Table:
-        return self.table("resident_link_explanation")
-
-    @property
-    def match_review(self) -> pa.Table:
-        return self.table("match_review")
 
 
 @dataclass(frozen=True)
@@ -246,9 +218,8 @@ class _Run:
                 connection, frame, self.state.model, self.state.pairs(), self.config, self.run_id
             )
         incremental = matching.mode == "incremental"
-        frame_columns = frame.keys
         with self.step("cluster"):
-            clustering = self._cluster(frame_columns, matching, frame.removed if incremental else None)
+            clustering = self._cluster(frame.keys, matching, frame.removed if incremental else None)
         with self.step("ids"):
             record_state, events = self._links(clustering, previous, matching)
         guard_log = clustering.guard_log
@@ -267,7 +238,7 @@ class _Run:
                 connection, matching.pairs, guard_log, "record_state", self.decisions, self.config
             )
             self._write("match_review", review)
-            events = self._event_reasons(events, frame_columns, record_state, previous, matching, guard_log)
+            events = self._event_reasons(events, frame.keys, record_state, previous, matching, guard_log)
             self._write(
                 "resident_id_event",
                 pa.concat_tables(
@@ -298,7 +269,7 @@ class _Run:
 
     def _write(self, name: str, table: pa.Table) -> None:
         """Write an output into the run's folder."""
-        pq.write_table(table, self.folder / f"{name}.parquet", compression="zstd")
+        pq.write_table(table, output_file(self.folder, name), compression="zstd")
 
     def _cluster(self, frame: pa.Table, matching: Matching, removed: pa.Array | None) -> Clustering:
         """Cluster every record, or (incremental run) only the components changed records touch."""

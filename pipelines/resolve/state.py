@@ -30,6 +30,11 @@ EXPLANATION_FILE = "resident_link_explanation.parquet"
 RESIDENT_COLUMNS = ("resident_id_l", "resident_id_r", "is_same_resident")
 
 
+def output_file(folder: Path, name: str) -> Path:
+    """Where a run's output ``name`` (``resident``, ``resident_source_link`` …) lies in ``folder``."""
+    return folder / f"{name}.parquet"
+
+
 def run_of(folder: Path) -> str | None:
     """The run whose outputs and state ``folder`` holds (None when it holds none)."""
     meta_path = folder / META_FILE
@@ -94,7 +99,7 @@ class PreviousState:
 
     def output(self, name: str) -> pa.Table:
         """A published output of the previous run (``resident``, ``resident_conflict`` …)."""
-        return pq.read_table(self.folder / f"{name}.parquet")
+        return pq.read_table(output_file(self.folder, name))
 
 
 @dataclass(frozen=True)

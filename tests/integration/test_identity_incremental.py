@@ -18,17 +18,13 @@ from pipelines.resolve.resolution import (
 )
 from pipelines.resolve.review import record_decision
 from tests.integration.identity_population import SOURCES, population, write_staged
-from tests.integration.test_identity_resolution import kept, small_config
+from tests.integration.test_identity_resolution import kept, published, small_config
 from tests.unit.resolve_records import staged_record
 
 
 def resolve(root: Path, previous: PreviousIdentities, run_id: str, incremental: bool = True) -> Resolution:
     layout = WarehouseLayout(root)
     return kept(resolve_identities(layout, list(SOURCES), previous, run_id, small_config(), incremental))
-
-
-def published(resolution: Resolution) -> PreviousIdentities:
-    return PreviousIdentities(links=resolution.resident_source_link, id_events=resolution.resident_id_event)
 
 
 def next_day(by_source: dict[str, list[dict[str, Any]]]) -> None:
@@ -64,7 +60,7 @@ def test_incremental_run_equals_full_recomputation(tmp_path: Path) -> None:
 
     assert (incremental.matching_mode, full.matching_mode) == ("incremental", "full")
     for name in OUTPUTS:
-        assert getattr(incremental, name).equals(getattr(full, name)), name
+        assert incremental.table(name).equals(full.table(name)), name
     assert incremental.work["derived_frame_rows"] < 20 < full.work["derived_frame_rows"]
     assert incremental.work["compared_pairs"] < full.work["compared_pairs"] / 5
     assert incremental.work["reclustered_records"] < full.work["reclustered_records"] / 5
@@ -81,4 +77,4 @@ def test_unchanged_rerun_gives_the_same_outputs(tmp_path: Path) -> None:
     assert (again.work["derived_frame_rows"], again.work["compared_pairs"]) == (0, 0)
     assert again.work["reclustered_records"] == 0
     for name in OUTPUTS:
-        assert getattr(again, name).equals(getattr(first, name)), name
+        assert again.table(name).equals(first.table(name)), name

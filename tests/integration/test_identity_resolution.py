@@ -41,12 +41,14 @@ def kept(resolution: Resolution) -> Resolution:
 
 def published(resolution: Resolution) -> PreviousIdentities:
     """What the next run would read back from the snapshot this resolution is published in."""
-    return PreviousIdentities(links=resolution.resident_source_link, id_events=resolution.resident_id_event)
+    return PreviousIdentities(
+        links=resolution.table("resident_source_link"), id_events=resolution.table("resident_id_event")
+    )
 
 
 def resident(resolution: Resolution, ref: str) -> str:
     source, _, record_id = ref.partition(":")
-    links = resolution.resident_source_link.to_pandas()
+    links = resolution.table("resident_source_link").to_pandas()
     row = links[(links["source_system"] == source) & (links["source_record_id"] == record_id)]
     return str(row["resident_id"].iloc[0])
 
@@ -65,7 +67,7 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any, Reso
 def test_links_are_precise_and_complete(first_run: tuple[Path, Any, Resolution]) -> None:
     """Without labels, the model links the population with pairwise precision 1 and recall >= 0.99."""
     _, (_, truth), resolution = first_run
-    score = score_links(resolution.resident_source_link, truth_table(truth))
+    score = score_links(resolution.table("resident_source_link"), truth_table(truth))
     assert score.precision == 1.0
     assert score.recall >= 0.99
 
@@ -92,7 +94,7 @@ def test_hard_cases(first_run: tuple[Path, Any, Resolution], left: str, right: s
 def test_every_link_is_explained(first_run: tuple[Path, Any, Resolution]) -> None:
     """A probabilistic link has its pair in the explanation table with a level and weight per field."""
     resolution = first_run[2]
-    explained = resolution.resident_link_explanation.to_pandas()
+    explained = resolution.table("resident_link_explanation").to_pandas()
     pair = explained[
         (explained["record_l"] == "public_security:Z1") & (explained["record_r"] == "social_security:Z1")
     ]
@@ -110,14 +112,15 @@ def test_rerun_reuses_the_model_and_keeps_every_id(first_run: tuple[Path, Any, R
     """A rerun with nothing changed scores nothing new and gives every record the same resident."""
     root, _, resolution = first_run
     again = resolve(WarehouseLayout(root), published(resolution), "run2")
-    links = again.resident_source_link
+    links = again.table("resident_source_link")
     assert again.matching_mode == "incremental"
     assert (
-        links.column("model_id").to_pylist() == resolution.resident_source_link.column("model_id").to_pylist()
+        links.column("model_id").to_pylist()
+        == resolution.table("resident_source_link").column("model_id").to_pylist()
     )
     assert (
         links.column("resident_id").to_pylist()
-        == resolution.resident_source_link.column("resident_id").to_pylist()
+        == resolution.table("resident_source_link").column("resident_id").to_pylist()
     )
 
 
@@ -133,7 +136,7 @@ def test_reviewer_decision_survives_reruns(tmp_path: Path) -> None:
     second = resolve(layout, published(first), "run2")
     assert resident(second, "public_security:Z1") != resident(second, "grid:Z1")
     assert resident(second, "public_security:Z1") == resident(first, "public_security:Z1")
-    events = second.resident_id_event.to_pandas()
+    events = second.table("resident_id_event").to_pandas()
     assert list(events[events["run_id"] == "run2"]["event"]) == ["split"]
     assert "reviewer_not_same: clerk decided" in events[events["run_id"] == "run2"]["reason"].iloc[0]
     third = resolve(layout, published(second), "run3")
@@ -157,15 +160,15 @@ def test_changed_records_are_rescored_incrementally(tmp_path: Path) -> None:
     assert second.matching_mode == "incremental"
     before = dict(
         zip(
-            _refs(first.resident_source_link),
-            first.resident_source_link.column("resident_id").to_pylist(),
+            _refs(first.table("resident_source_link")),
+            first.table("resident_source_link").column("resident_id").to_pylist(),
             strict=True,
         )
     )
     after = dict(
         zip(
-            _refs(second.resident_source_link),
-            second.resident_source_link.column("resident_id").to_pylist(),
+            _refs(second.table("resident_source_link")),
+            second.table("resident_source_link").column("resident_id").to_pylist(),
             strict=True,
         )
     )
@@ -196,8 +199,8 @@ def test_a_replaced_run_is_not_read_as_another(tmp_path: Path) -> None:
     write_staged(layout, by_source, "b1")
     first = resolve_identities(layout, list(SOURCES), empty_previous(), "run1", small_config())
     records = sum(len(rows) for rows in by_source.values())
-    assert first.row_count("resident_source_link") == records
+    assert first.table("resident_source_link").num_rows == records
     second = resolve_identities(layout, list(SOURCES), empty_previous(), "run2", small_config())
-    assert second.resident_source_link.num_rows == records
+    assert second.table("resident_source_link").num_rows == records
     with pytest.raises(FileNotFoundError, match="holds the outputs of run2, no longer those of run1"):
         first.table("resident_source_link")
