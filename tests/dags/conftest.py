@@ -9,7 +9,6 @@ Airflow reads its configuration at import, so DAGs are parsed and run in a separ
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,16 +18,19 @@ import pytest
 import sqlalchemy as sa
 
 from pipelines.airflow_local import (
-    AirflowSetup,
-    airflow_command,
-    airflow_environment,
     drop_database,
     ensure_database,
 )
 from pipelines.settings import DEFAULT_SOURCES_DIR
-from tests.dags.runs import SECRET, DagRuns, make_dag_runs
+from tests.dags.runs import (
+    POSTGRES_SERVER,
+    SECRET,
+    DagRuns,
+    make_dag_runs,
+    metadata_copy,
+    migrated_template,
+)
 
-POSTGRES_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 DEMO_RESIDENTS = 300
 
 
@@ -37,38 +39,23 @@ def metadata_template(
     tmp_path_factory: pytest.TempPathFactory, service_unavailable: Callable[[str, Exception], NoReturn]
 ) -> Iterator[str]:
     """Name of a metadata database migrated once for the session (dropped at its end)."""
-    url = f"{POSTGRES_SERVER}/gridsync_airflow_template_{uuid.uuid4().hex[:12]}"
-    try:
-        ensure_database(url)
-    except sa.exc.DBAPIError as problem:
-        service_unavailable("PostgreSQL at 127.0.0.1:5432", problem)
-    try:
-        setup = AirflowSetup(home=tmp_path_factory.mktemp("airflow-template"), database_url=url)
-        airflow_command(airflow_environment(setup, dict(os.environ)), "db", "migrate")
-        yield str(sa.make_url(url).database)
-    finally:
-        drop_database(url)
-
-
-def _metadata_copy(template: str) -> Iterator[str]:
-    url = f"{POSTGRES_SERVER}/gridsync_airflow_{uuid.uuid4().hex[:12]}"
-    ensure_database(url, template=template)
-    try:
-        yield url
-    finally:
-        drop_database(url)
+    home = tmp_path_factory.mktemp("airflow-template")
+    with migrated_template(home, "gridsync_airflow_template", service_unavailable) as name:
+        yield name
 
 
 @pytest.fixture
 def metadata_url(metadata_template: str) -> Iterator[str]:
     """URL of this test's own metadata database, a copy of the template, dropped afterwards."""
-    yield from _metadata_copy(metadata_template)
+    with metadata_copy(metadata_template) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def module_metadata_url(metadata_template: str) -> Iterator[str]:
     """Like ``metadata_url``, for a module whose tests check the outcome of the same runs."""
-    yield from _metadata_copy(metadata_template)
+    with metadata_copy(metadata_template) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

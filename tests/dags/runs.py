@@ -1,7 +1,9 @@
-"""Running DAGs with ``dag.test()`` in a child process against one test's Airflow and warehouse.
+"""Airflow metadata databases for tests, and running DAGs with ``dag.test()`` in a child process
+against one test's Airflow and warehouse.
 
-Imported by the DAG tests and their fixtures (``from tests.dags.runs import ...``), never through
-``conftest``: two conftest modules exist, and importing one by name picks whichever came first.
+Imported by the DAG tests, their fixtures and the real-Airflow end-to-end test
+(``from tests.dags.runs import ...``), never through ``conftest``: two conftest modules exist,
+and importing one by name picks whichever came first.
 """
 
 from __future__ import annotations
@@ -11,16 +13,54 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 
-from pipelines.airflow_local import AirflowSetup, airflow_environment
+from pipelines.airflow_local import (
+    AirflowSetup,
+    airflow_command,
+    airflow_environment,
+    drop_database,
+    ensure_database,
+)
 
+POSTGRES_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 RUNNER = Path(__file__).with_name("dag_runner.py")
+
+
+@contextmanager
+def migrated_template(
+    home: Path, prefix: str, service_unavailable: Callable[[str, Exception], NoReturn]
+) -> Iterator[str]:
+    """Name of a new PostgreSQL database that ``airflow db migrate`` prepared, to be copied by tests;
+    dropped on exit. An unreachable server goes to ``service_unavailable`` (skip, or fail in CI)."""
+    url = f"{POSTGRES_SERVER}/{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        ensure_database(url)
+    except sa.exc.DBAPIError as problem:
+        service_unavailable("PostgreSQL at 127.0.0.1:5432", problem)
+    try:
+        setup = AirflowSetup(home=home, database_url=url)
+        airflow_command(airflow_environment(setup, dict(os.environ)), "db", "migrate")
+        yield str(sa.make_url(url).database)
+    finally:
+        drop_database(url)
+
+
+@contextmanager
+def metadata_copy(template: str) -> Iterator[str]:
+    """URL of a new metadata database copied from ``template``; dropped on exit."""
+    url = f"{POSTGRES_SERVER}/gridsync_airflow_{uuid.uuid4().hex[:12]}"
+    ensure_database(url, template=template)
+    try:
+        yield url
+    finally:
+        drop_database(url)
 
 
 @dataclass

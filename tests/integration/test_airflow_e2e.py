@@ -19,15 +19,11 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
-import sqlalchemy as sa
 
 from pipelines.airflow_local import (
     AirflowSetup,
     Component,
-    airflow_command,
     airflow_environment,
-    drop_database,
-    ensure_database,
     free_port,
     start_components,
     stop_components,
@@ -36,10 +32,10 @@ from pipelines.airflow_local import (
 from pipelines.layout import WarehouseLayout
 from pipelines.publish import read_published
 from pipelines.settings import DEFAULT_SOURCES_DIR
+from tests.dags.runs import metadata_copy, migrated_template
 
 pytestmark = [pytest.mark.airflow, pytest.mark.services, pytest.mark.slow]
 
-POSTGRES_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 REDIS = ("127.0.0.1", 6379)
 SOURCES = ["civil_affairs", "grid", "public_security", "social_security"]
 SYNC_DAGS = [f"gridsync_sync_{s}" for s in SOURCES]
@@ -52,17 +48,9 @@ def template(
     tmp_path_factory: pytest.TempPathFactory, service_unavailable: Callable[[str, Exception], NoReturn]
 ) -> Iterator[str]:
     """A metadata database migrated once for this module, copied by each test."""
-    url = f"{POSTGRES_SERVER}/gridsync_airflow_e2e_template_{uuid.uuid4().hex[:12]}"
-    try:
-        ensure_database(url)
-    except sa.exc.DBAPIError as problem:
-        service_unavailable("PostgreSQL at 127.0.0.1:5432", problem)
-    try:
-        setup = AirflowSetup(home=tmp_path_factory.mktemp("e2e-template"), database_url=url)
-        airflow_command(airflow_environment(setup, dict(os.environ)), "db", "migrate")
-        yield str(sa.make_url(url).database)
-    finally:
-        drop_database(url)
+    home = tmp_path_factory.mktemp("e2e-template")
+    with migrated_template(home, "gridsync_airflow_e2e_template", service_unavailable) as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
@@ -125,8 +113,14 @@ def airflow(
             socket.create_connection(REDIS, timeout=5).close()
         except OSError as problem:
             service_unavailable("Redis at 127.0.0.1:6379", problem)
-    database_url = f"{POSTGRES_SERVER}/gridsync_airflow_{uuid.uuid4().hex[:12]}"
-    ensure_database(database_url, template=template)
+    with metadata_copy(template) as database_url:
+        yield from _started_airflow(executor, database_url, tmp_path, demo_env, manual_sources)
+
+
+def _started_airflow(
+    executor: str, database_url: str, tmp_path: Path, demo_env: dict[str, str], manual_sources: Path
+) -> Iterator[tuple[AirflowSetup, list[Component]]]:
+    """Start Airflow's components on ``database_url``; yield them; stop them and check none is left."""
     setup = AirflowSetup(
         home=tmp_path / "airflow-home",
         database_url=database_url,
@@ -152,7 +146,6 @@ def airflow(
         yield setup, started
     finally:
         stop_components(started, grace_seconds=10)
-        drop_database(database_url)
         for component in started:
             with pytest.raises(ProcessLookupError):
                 os.killpg(component.process.pid, 0)  # nothing of the group is left
