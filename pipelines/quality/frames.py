@@ -35,8 +35,7 @@ _DERIVED_FROM = {
     "name_raw": "name",
     "name_pinyin": "name",
 }
-_ALWAYS_PRESENT = frozenset({"source_system", "source_record_id", "batch_id"})
-_LINEAGE = ["source_system", "source_record_id", "batch_id"]
+_LINEAGE = ("source_system", "source_record_id", "batch_id")  # every table of rows has them
 
 
 def rule_flag_column(rule_id: str) -> str:
@@ -101,7 +100,7 @@ def checked_column(check: CheckSpec) -> str | None:
 def is_applicable(check: CheckSpec, mapped_fields: set[str]) -> bool:
     """False when a check reads a canonical column the source does not map."""
     column = checked_column(check)
-    if column is None or column in _ALWAYS_PRESENT:
+    if column is None or column in _LINEAGE:
         return True
     canonical = {staged_field_name(f): f for f in mapped_fields}
     return column in canonical or _DERIVED_FROM.get(column) in mapped_fields
