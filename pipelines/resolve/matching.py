@@ -86,7 +86,7 @@ def match_records(
     reuse = model is not None and model.fits(config, shape)
     seconds: dict[str, float] = {}
     if not reuse or model is None:
-        model = _train(connection, frame.table, config, shape, run_id)
+        model = _train(connection, frame, config, shape, run_id)
         seconds["train"] = round(time.perf_counter() - started, 3)
     linker = new_linker(connection, frame.table, model.settings)
     register_term_frequencies(linker, model.term_frequencies)
@@ -105,15 +105,20 @@ def match_records(
 
 
 def _train(
-    connection: duckdb.DuckDBPyConnection, frame: str, config: MatchingConfig, shape: str, run_id: str
+    connection: duckdb.DuckDBPyConnection,
+    frame: MatchingFrame,
+    config: MatchingConfig,
+    shape: str,
+    run_id: str,
 ) -> TrainedModel:
     """Train on the frame in a fixed row order, so that the same records give the same model."""
-    run_sql(connection, f"create or replace temp table training_frame as from {frame} order by unique_id")
+    run_sql(
+        connection, f"create or replace temp table training_frame as from {frame.table} order by unique_id"
+    )
     frequencies = term_frequencies(connection, "training_frame", config)
     linker = new_linker(connection, "training_frame", config.splink_settings())
     register_term_frequencies(linker, frequencies)
-    records = int(connection.sql("select count(*) from training_frame").fetchall()[0][0])
-    settings = train_model(linker, config, records)
+    settings = train_model(linker, config, frame.num_rows)
     linker.table_management.delete_tables_created_by_splink_from_db()
     for name in (f"tf_{column}" for column in frequencies):
         connection.unregister(name)
