@@ -26,6 +26,7 @@ from pipelines.publish import (
     MARTS_DIR,
     Snapshot,
     SnapshotNotFound,
+    StoredTable,
     TableData,
     current_snapshot,
     publish_snapshot,
@@ -142,12 +143,16 @@ def sync_source(
 
 
 def previous_identities(layout: WarehouseLayout) -> PreviousIdentities:
-    """Links and id events of the live snapshot (empty before the first publish)."""
-    links = read_published(layout, "resident_source_link")
-    events = read_published(layout, "resident_id_event")
-    if links is None or events is None:
+    """Links and id events of the live snapshot (empty before the first publish); the files are
+    read only if the run needs them."""
+    try:
+        snapshot = current_snapshot(layout)
+    except SnapshotNotFound:
         return empty_previous()
-    return PreviousIdentities(links=links, id_events=events)
+    links, events = snapshot.parquet("resident_source_link"), snapshot.parquet("resident_id_event")
+    if not links.exists() or not events.exists():
+        return empty_previous()
+    return PreviousIdentities(links=links, id_events=events, run_id=snapshot.run_id)
 
 
 def load_batch_table(layout: WarehouseLayout, sources: list[str], snapshot_hint: str) -> pa.Table:
@@ -235,15 +240,15 @@ def _count_by_batch(layout: WarehouseLayout, source: str, file: str) -> dict[str
 def warehouse_tables(
     layout: WarehouseLayout, sources: list[str], resolution: Resolution, snapshot_hint: str
 ) -> dict[str, TableData]:
-    """Every base table of a snapshot: the Parquet files of the resolution and the staged states.
+    """Every base table of a snapshot: the identity store's outputs and the staged states' files.
 
-    Validation and publish read these files a few columns or rows at a time, so no table is held
-    whole in memory; only ``load_batch`` (one row per batch) is built here.
+    Validation and publish read them a few columns or rows at a time, so no table is held whole in
+    memory; only ``load_batch`` (one row per batch) is built here.
     """
     states = [folder for source in sources if (folder := current_state_dir(layout, source)) is not None]
     staged = {"source_record": RECORDS, "quarantine": QUARANTINE, "dq_finding": FINDINGS}
     return {
-        **{name: (resolution.path(name),) for name in RESOLUTION_OUTPUTS},
+        **{name: StoredTable(resolution.database(name), name) for name in RESOLUTION_OUTPUTS},
         **{table: tuple(folder / file for folder in states) for table, file in staged.items()},
         "load_batch": load_batch_table(layout, sources, snapshot_hint),
     }

@@ -38,7 +38,28 @@ KEEP_SNAPSHOTS = 5
 # DuckDB's share while publishing: what does not fit spills to a scratch folder of the warehouse.
 MEMORY_LIMIT = "1GB"
 
-TableData: TypeAlias = pa.Table | tuple[Path, ...]
+
+@dataclass(frozen=True)
+class StoredTable:
+    """A table or view of a DuckDB database file (the identity store's outputs)."""
+
+    database: Path
+    table: str
+
+    def read(self, columns: Sequence[str] | None = None) -> pa.Table:
+        """The table's named columns (all by default)."""
+        selected = ", ".join(f'"{name}"' for name in columns) if columns is not None else "*"
+        with duckdb.connect(str(self.database), read_only=True) as connection:
+            return connection.sql(f"select {selected} from {self.table}").to_arrow_table()
+
+    def column_names(self) -> list[str]:
+        """The table's columns."""
+        with duckdb.connect(str(self.database), read_only=True) as connection:
+            return connection.table(self.table).columns
+
+
+# A table handed to validation and publish: in memory, Parquet files, or in a DuckDB database.
+TableData: TypeAlias = pa.Table | tuple[Path, ...] | StoredTable
 """A base table handed to validation and publish: built in memory (small tables) or its Parquet
 files on disk (staged states, resolution outputs), which are read a few columns or rows at a time."""
 
@@ -107,6 +128,13 @@ def _load_table(connection: duckdb.DuckDBPyConnection, name: str, data: TableDat
         connection.register(f"incoming_{name}", data)
         connection.execute(f"create table {name} as select * from incoming_{name}")
         connection.unregister(f"incoming_{name}")
+    elif isinstance(data, StoredTable):
+        quoted = str(data.database).replace("'", "''")
+        connection.execute(f"attach '{quoted}' as stored_source (read_only)")
+        try:
+            connection.execute(f"create table {name} as select * from stored_source.{data.table}")
+        finally:
+            connection.execute("detach stored_source")
     else:
         connection.read_parquet([str(path) for path in data]).create(name)
 

@@ -24,7 +24,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from pipelines.canonical import staged_field_name
-from pipelines.publish import TableData
+from pipelines.publish import StoredTable, TableData
 from pipelines.quality.spec import CheckSpec
 
 # Staged columns derived from a canonical field: a check on them needs that field mapped.
@@ -71,11 +71,16 @@ class BatchFrame:
 
 def column_names(data: TableData) -> list[str]:
     """The columns of a table, in memory or on disk."""
+    if isinstance(data, StoredTable):
+        return data.column_names()
     return data.column_names if isinstance(data, pa.Table) else pq.read_schema(data[0]).names
 
 
 def read_rows(data: TableData, columns: Sequence[str], where: pc.Expression | None = None) -> pa.Table:
-    """The named columns of the rows matching ``where``; from Parquet files, only those are read."""
+    """The named columns of the rows matching ``where``; from files, only those columns are read
+    (all of them from a database table when ``where`` is given)."""
+    if isinstance(data, StoredTable):
+        data = data.read(None if where is not None else columns)
     dataset = ds.dataset(data) if isinstance(data, pa.Table) else ds.dataset([str(p) for p in data])
     return dataset.to_table(columns=list(columns), filter=where)
 

@@ -105,6 +105,21 @@ def link_evidence(pairs: Table, config: MatchingConfig) -> np.ndarray:
     return enough if config.link_requires else ~enough
 
 
+def link_evidence_sql(config: MatchingConfig, alias: str = "p") -> str:
+    """`link_evidence` as SQL on the columns of a pairs relation's alias."""
+    if not config.link_requires:
+        return "true"
+    found = [
+        f"coalesce({alias}.{comparison}_level in ({', '.join(_quoted(level) for level in levels)}), false)"
+        for comparison, levels in config.link_requires.items()
+    ]
+    return "(" + " or ".join(found) + ")"
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _positions(uids: pa.Array, values: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """Position of each value in the sorted ``uids`` (-1 when absent)."""
     found = pc.index_in(pc.cast(values, pa.string()), value_set=uids)

@@ -5,15 +5,15 @@ names, passports) takes part with no code change. Birth date and gender fall bac
 ID number encodes; blocking keys that are too frequent to be evidence are left empty.
 
 A row depends only on its own record, except the frequency-limited keys, which depend on how many
-records share a value. So the frame of the previous run is reused: only records whose matching
-inputs changed (``input_hash``) are derived again, the frequency limits are applied over the whole
-frame, and every row that differs from the previous frame is reported as changed.
+records share a value. So the frame of the previous run is updated in place: only records whose
+matching inputs changed (``input_hash``) are derived again, the counts of the limited values they
+touch are taken again over the whole frame, and every row that differs from the previous frame is
+reported as changed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -123,9 +123,9 @@ from ({derived})
 """
 
 
-# The DuckDB table holding the current matching frame; it stays in DuckDB (bounded memory, spills
-# to disk), and Python sees only the key columns clustering needs.
-FRAME_TABLE = "matching_frame"
+# The identity store's table holding the matching frame. It stays in DuckDB (bounded memory,
+# spills to disk); Python sees only the key columns clustering needs, of the records it clusters.
+FRAME_TABLE = "frame"
 KEY_COLUMNS = ("unique_id", "id_type", "id_key", "id_is_valid")
 
 
@@ -136,23 +136,19 @@ class MatchingFrame:
     Attributes:
         table: Name of the DuckDB table with one row per record, ``unique_id`` being
             ``source_system:source_record_id``.
-        keys: Its ``KEY_COLUMNS`` (document numbers), for clustering and its guards.
-        changed: unique_ids whose row is new or differs from the previous frame (None when there
-            was no previous frame: every row is new).
-        removed: unique_ids of the previous frame that are gone.
-        derived: How many rows were derived from their records in this run (the others reused).
+        num_rows: How many records it holds.
+        changed: Name of a relation of the rows that are new or differ from the previous frame
+            (None when the frame was built anew: every row is new).
+        removed: Name of a relation of the ``unique_id`` of the previous frame that are gone
+            (None when built anew).
+        derived: How many rows were derived from their records in this run (the others kept).
     """
 
     table: str
-    keys: pa.Table
-    changed: pa.Array | None
-    removed: pa.Array
-    derived: int
-
-    @property
-    def num_rows(self) -> int:
-        """How many records the frame holds."""
-        return self.keys.num_rows
+    num_rows: int
+    changed: str | None = None
+    removed: str | None = None
+    derived: int = 0
 
 
 def frame_definition() -> str:
@@ -165,127 +161,162 @@ def _derivation_sql(records: str) -> str:
     return _KEYS.format(derived=_DERIVED.format(base=base))
 
 
-def _limited_sql(unlimited: str, limit: int) -> str:
-    """Apply the frequency limits (a hash aggregate per key, not a window: far cheaper)."""
+def _limited_sql(unlimited: str, limit: int, counted: str | None = None) -> str:
+    """Apply the frequency limits (a hash aggregate per key, not a window: far cheaper).
+
+    Keys are counted over ``counted`` (by default ``unlimited`` itself) or, when ``counted`` is
+    a format string, over the tables it names per key (``key_counts_{key}``).
+    """
     joins, columns = [], []
     for index, (key, full) in enumerate(FREQUENCY_LIMITED_KEYS.items()):
-        joins.append(
-            f"left join (select {full}, count(*) as n from {unlimited} where {full} is not null "
-            f"group by {full}) c{index} using ({full})"
+        counts = (
+            f"(select {full}, count(*) as n from {unlimited} where {full} is not null group by {full})"
+            if counted is None
+            else counted.format(key=key)
         )
+        joins.append(f"left join {counts} c{index} using ({full})")
         columns.append(f"case when c{index}.n <= {int(limit)} then u.{full} end as {key}")
     return f"select u.*, {', '.join(columns)} from {unlimited} u {' '.join(joins)}"
 
 
 def build_matching_frame(
-    connection: duckdb.DuckDBPyConnection,
-    records: str,
-    max_key_frequency: int,
-    previous: Path | None = None,
+    connection: duckdb.DuckDBPyConnection, records: str, max_key_frequency: int
 ) -> MatchingFrame:
-    """Derive the matching frame from staged records, reusing the previous frame's rows.
+    """Derive the matching frame of every staged record into ``FRAME_TABLE``.
 
     Args:
         connection: DuckDB connection where ``records`` is a staged-records relation.
         records: The relation's name.
         max_key_frequency: Blocking keys shared by more records than this are left empty.
-        previous: The frame a previous run wrote (Parquet), whose rows are reused for records
-            whose matching inputs are unchanged; None derives every row.
 
     Returns:
-        The frame (left in ``connection`` as ``FRAME_TABLE``) and its differences from the
-        previous one.
+        The frame (every row new).
     """
     params: dict[str, object] = {"valid_statuses": list(VALID_ID_STATUSES)}
-    if previous is None:
-        run_sql(
-            connection, "create or replace temp table frame_unlimited as " + _derivation_sql(records), params
-        )
-        derived = _count(connection, "frame_unlimited")
-    else:
-        derived = _reuse_previous(connection, records, previous, params)
+    run_sql(connection, "create or replace temp table frame_unlimited as " + _derivation_sql(records), params)
     limited = _limited_sql("frame_unlimited", max_key_frequency)
-    run_sql(connection, f"create or replace temp table {FRAME_TABLE} as {limited}")
-    if previous is None:
-        run_sql(connection, "drop table frame_unlimited")
-    else:
-        run_sql(connection, "drop view frame_unlimited")
-        for name in ("reused", "fresh"):
-            run_sql(connection, f"drop table {name}")
-    keys = connection.sql(f"select {', '.join(KEY_COLUMNS)} from {FRAME_TABLE}").to_arrow_table()
-    changed, removed = None, pa.array([], pa.string())
-    if previous is not None:
-        changed, removed = _differences(connection, previous)
-    return MatchingFrame(FRAME_TABLE, keys, changed, removed, derived)
+    run_sql(connection, f"create or replace table {FRAME_TABLE} as {limited}")
+    run_sql(connection, "drop table frame_unlimited")
+    rows = _count(connection, FRAME_TABLE)
+    return MatchingFrame(FRAME_TABLE, rows, derived=rows)
 
 
-def _reuse_previous(
-    connection: duckdb.DuckDBPyConnection, records: str, previous: Path, params: dict[str, object]
-) -> int:
-    """Make ``frame_unlimited`` a view of reusable previous rows (table ``reused``) and newly
-    derived ones (table ``fresh``); the caller drops them once the frame is built."""
-    limited = ", ".join(FREQUENCY_LIMITED_KEYS)
+def update_matching_frame(
+    connection: duckdb.DuckDBPyConnection,
+    records: str,
+    rederived: str,
+    removed: str,
+    max_key_frequency: int,
+) -> MatchingFrame:
+    """Bring ``FRAME_TABLE`` up to date in place, deriving only the rows of changed records.
+
+    A row depends only on its own record, except the frequency-limited keys, which depend on how
+    many records share a value: a kept row whose key now crosses the limit the other way is
+    updated too. Only the values that rederived or removed rows held or hold are counted again.
+
+    Args:
+        connection: DuckDB connection holding ``FRAME_TABLE`` (the previous frame) and the
+            relations named below.
+        records: The staged records.
+        rederived: ``unique_id`` of the records whose matching inputs are new or changed.
+        removed: ``unique_id`` of the previous frame's records that are gone.
+        max_key_frequency: Blocking keys shared by more records than this are left empty.
+
+    Returns:
+        The frame; its ``changed`` relation (the temp table ``frame_changed``) holds the whole
+        new rows of the records whose row is new or differs.
+    """
+    params: dict[str, object] = {"valid_statuses": list(VALID_ID_STATUSES)}
     run_sql(
         connection,
         f"""
-        create or replace temp table record_inputs as
-        select {RECORD_REF} as unique_id, {INPUT_HASH} as input_hash from {records}
+        create or replace temp table frame_gone as
+        select unique_id from {rederived} union all select unique_id from {removed}
+        """,
+    )
+    run_sql(
+        connection,
+        f"create or replace temp view records_to_derive as "
+        f"select r.* from {records} r semi join {rederived} d on d.unique_id = {record_ref('r')}",
+    )
+    run_sql(
+        connection,
+        "create or replace temp table frame_fresh as " + _derivation_sql("records_to_derive"),
+        params,
+    )
+    _count_touched_keys(connection)
+    limited, flipped = ", ".join(FREQUENCY_LIMITED_KEYS), _flipped_sql(max_key_frequency)
+    run_sql(
+        connection,
+        f"""
+        create or replace temp table frame_changed as
+        {
+            _limited_sql(
+                f"(select * exclude ({limited}) from {FRAME_TABLE} semi join ({flipped}) using (unique_id)"
+                " union all by name select * from frame_fresh)",
+                max_key_frequency,
+                counted="key_counts_{key}",
+            )
+        }
         """,
     )
     run_sql(
         connection,
         f"""
-        create or replace temp table reused as
-        select p.* exclude ({limited}) from {_parquet(previous)} p
-        semi join record_inputs i using (unique_id, input_hash)
+        delete from {FRAME_TABLE} where unique_id in (
+            select unique_id from frame_changed union all select unique_id from {removed}
+        )
         """,
     )
-    run_sql(
-        connection,
-        f"""
-        create or replace temp view records_to_derive as
-        select r.* from {records} r anti join reused p on p.unique_id = {record_ref("r")}
-        """,
-    )
-    run_sql(
-        connection, "create or replace temp table fresh as " + _derivation_sql("records_to_derive"), params
-    )
-    derived = _count(connection, "fresh")
-    run_sql(
-        connection,
-        "create or replace temp view frame_unlimited as "
-        "select * from reused union all by name select * from fresh",
-    )
-    run_sql(connection, "drop table record_inputs")
+    run_sql(connection, f"insert into {FRAME_TABLE} by name select * from frame_changed")
+    derived = _count(connection, "frame_fresh")
+    for name in ("frame_gone", "frame_fresh", *(f"key_counts_{key}" for key in FREQUENCY_LIMITED_KEYS)):
+        run_sql(connection, f"drop table {name}")
     run_sql(connection, "drop view records_to_derive")
-    return derived
+    return MatchingFrame(FRAME_TABLE, _count(connection, FRAME_TABLE), "frame_changed", removed, derived)
 
 
-def _differences(connection: duckdb.DuckDBPyConnection, previous: Path) -> tuple[pa.Array, pa.Array]:
-    """Rows new or different since the previous frame, and the previous rows now gone."""
-    compared = ["unique_id", "input_hash", *FREQUENCY_LIMITED_KEYS]
-    same = " and ".join(f"p.{c} is not distinct from f.{c}" for c in compared)
-    changed = connection.sql(
-        f"""
-        select f.unique_id from {FRAME_TABLE} f
-        where not exists (select 1 from {_parquet(previous)} p where {same})
-        order by 1
-        """
-    ).to_arrow_table()
-    removed = connection.sql(
-        f"select unique_id from {_parquet(previous)} anti join {FRAME_TABLE} using (unique_id) order by 1"
-    ).to_arrow_table()
-    return changed.column(0).combine_chunks(), removed.column(0).combine_chunks()
+def _count_touched_keys(connection: duckdb.DuckDBPyConnection) -> None:
+    """``key_counts_<key>``: for each limited key's value that a rederived or removed row held or
+    holds, how many current records share it (kept rows plus newly derived ones)."""
+    for key, full in FREQUENCY_LIMITED_KEYS.items():
+        run_sql(
+            connection,
+            f"""
+            create or replace temp table key_counts_{key} as
+            with touched as (
+                select {full} from {FRAME_TABLE} semi join frame_gone using (unique_id)
+                union select {full} from frame_fresh
+            )
+            select {full}, count(*) as n from (
+                select {full} from {FRAME_TABLE}
+                where {full} in (select {full} from touched)
+                  and unique_id not in (select unique_id from frame_gone)
+                union all
+                select {full} from frame_fresh
+            ) where {full} is not null group by {full}
+            """,
+        )
 
 
-def write_frame(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Write the current matching frame to Parquet (the next run reuses its rows)."""
-    target = str(path).replace("'", "''")
-    run_sql(connection, f"copy {FRAME_TABLE} to '{target}' (format parquet, compression zstd)")
+def _flipped_sql(limit: int) -> str:
+    """``unique_id`` of kept rows whose limited key now crosses the limit the other way."""
+    parts = []
+    for key, full in FREQUENCY_LIMITED_KEYS.items():
+        parts.append(
+            f"""
+            select f.unique_id from {FRAME_TABLE} f join key_counts_{key} c using ({full})
+            where (f.{key} is null) <> (c.n > {int(limit)})
+              and f.unique_id not in (select unique_id from frame_gone)
+            """
+        )
+    return " union ".join(parts)
 
 
-def _parquet(path: Path) -> str:
-    return "read_parquet('" + str(path).replace("'", "''") + "')"
+def frame_keys(connection: duckdb.DuckDBPyConnection, among: str | None = None) -> pa.Table:
+    """The ``KEY_COLUMNS`` of the frame's rows (only of the ``unique_id`` in relation ``among``)."""
+    subset = f" semi join {among} using (unique_id)" if among else ""
+    return connection.sql(f"select {', '.join(KEY_COLUMNS)} from {FRAME_TABLE}{subset}").to_arrow_table()
 
 
 def _count(connection: duckdb.DuckDBPyConnection, table: str) -> int:

@@ -1,7 +1,7 @@
 """Golden resident records (each field from its authoritative source) and cross-source conflicts.
 
-A resident's golden row and conflicts depend only on its own records, so a run carries over those
-of residents whose records are exactly the previous run's and unchanged (`golden_records`).
+A resident's golden row and conflicts depend only on its own records, so a run builds them again
+only for residents whose records changed (the caller chooses them, see `resolution`).
 """
 
 from __future__ import annotations
@@ -9,17 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import yaml
-
-from pipelines.resolve.features import record_ref, run_sql
-
-if TYPE_CHECKING:
-    from pipelines.resolve.state import PreviousState
 
 SURVIVORSHIP_PATH = Path(__file__).resolve().parents[2] / "schemas" / "survivorship.yaml"
 
@@ -201,86 +194,24 @@ def _birth_date_vs_id_sql(residents: str) -> str:
         """
 
 
-_UNTOUCHED = """
-with now as (
-    select s.resident_id, s.content_hash = p.content_hash and s.resident_id = p.resident_id as same
-    from {record_state} s left join previous_records p using (unique_id)
-),
-by_now as (
-    select resident_id, count(*) as records, bool_and(coalesce(same, false)) as same from now group by 1
-),
-by_before as (select resident_id, count(*) as records from previous_records group by 1)
-select resident_id from by_now join by_before using (resident_id)
-where same and by_now.records = by_before.records
-"""
-
-
 def golden_records(
-    connection: duckdb.DuckDBPyConnection,
-    records: str,
-    record_state: str,
-    sources: list[str],
-    previous: PreviousState | None = None,
+    connection: duckdb.DuckDBPyConnection, linked_records: str, sources: list[str]
 ) -> tuple[pa.Table, pa.Table]:
-    """Golden rows and conflicts of every resident, carrying over those of untouched residents.
-
-    A resident is untouched when it holds exactly the records it held in the previous run, none
-    of them changed (same content hash); its golden row and conflicts are then the previous ones.
+    """Golden rows and conflicts of the residents whose records ``linked_records`` holds.
 
     Args:
-        connection: DuckDB connection holding ``records`` and ``record_state``.
-        records: Relation of the staged records.
-        record_state: Relation of ``unique_id, content_hash, resident_id`` per current record.
+        connection: DuckDB connection holding ``linked_records``.
+        linked_records: Relation of staged records with their ``resident_id`` (every record of
+            each resident it names).
         sources: Every source system name.
-        previous: The previous run's state (None recomputes every resident).
 
     Returns:
         ``(resident, resident_conflict)``.
     """
-    run_sql(
-        connection,
-        f"""
-        create or replace temp view linked_records as
-        select r.*, s.resident_id from {records} r join {record_state} s on s.unique_id = {record_ref("r")}
-        """,
-    )
-    if previous is None:
-        return _golden(connection, "linked_records", sources)
-    connection.register(
-        "previous_records", previous.records().select(["unique_id", "content_hash", "resident_id"])
-    )
-    untouched = connection.sql(_UNTOUCHED.format(record_state=record_state)).to_arrow_table().column(0)
-    connection.register("untouched_residents", pa.table({"resident_id": untouched}))
-    run_sql(
-        connection,
-        "create or replace temp table touched_records as "
-        "select * from linked_records anti join untouched_residents using (resident_id)",
-    )
-    fresh_residents, fresh_conflicts = _golden(connection, "touched_records", sources)
-    kept_residents = _rows_of(previous.output("resident"), untouched)
-    kept_conflicts = _rows_of(previous.output("resident_conflict"), untouched)
-    resident = pa.concat_tables([kept_residents.cast(fresh_residents.schema), fresh_residents])
-    conflicts = pa.concat_tables([kept_conflicts.cast(fresh_conflicts.schema), fresh_conflicts])
-    run_sql(connection, "drop table touched_records")
-    connection.unregister("previous_records")
-    connection.unregister("untouched_residents")
-    return (
-        resident.sort_by("resident_id"),
-        conflicts.sort_by(
-            [("resident_id", "ascending"), ("field", "ascending"), ("conflict_type", "ascending")]
-        ),
-    )
-
-
-def _golden(
-    connection: duckdb.DuckDBPyConnection, linked: str, sources: list[str]
-) -> tuple[pa.Table, pa.Table]:
-    resident = build_residents(connection, linked, sources)
+    resident = build_residents(connection, linked_records, sources)
     connection.register("resident_golden", resident)
-    conflicts = find_conflicts(connection, linked, "resident_golden")
-    connection.unregister("resident_golden")
+    try:
+        conflicts = find_conflicts(connection, linked_records, "resident_golden")
+    finally:
+        connection.unregister("resident_golden")
     return resident, conflicts
-
-
-def _rows_of(table: pa.Table, residents: pa.ChunkedArray) -> pa.Table:
-    return table.filter(pc.is_in(table.column("resident_id"), residents.combine_chunks()))

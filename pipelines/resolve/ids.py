@@ -11,6 +11,7 @@ issued again.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import duckdb
 import pandas as pd
@@ -53,16 +54,16 @@ def _inheritance(votes: pd.DataFrame) -> pd.DataFrame:
 def assign_resident_ids(
     clusters: pd.DataFrame,
     previous_links: pd.DataFrame,
-    issued_ids: set[str],
+    issued: Callable[[list[str]], set[str]],
     run_id: str,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Give each cluster a resident id, stable across runs.
 
     Args:
-        connection: The run's DuckDB connection (its memory cap and spill folder apply).
-        clusters: ``source_system, source_record_id, cluster_key`` for every record.
-        previous_links: ``source_system, source_record_id, resident_id`` of the previous run.
-        issued_ids: Every resident id issued before (never reissued).
+        clusters: ``source_system, source_record_id, cluster_key`` for every record to name.
+        previous_links: ``source_system, source_record_id, resident_id`` of the previous run, for
+            every previous id those records held (all of its records).
+        issued: Which of the given ids were issued before (they are never issued again).
         run_id: The current run, recorded on events.
 
     Returns:
@@ -81,11 +82,8 @@ def assign_resident_ids(
     )
     cluster_ids = refs.merge(kept, on="cluster_key", how="left")
     cluster_ids["resident_id"] = cluster_ids["previous_id"]
-    taken = set(issued_ids)
     unnamed = cluster_ids["resident_id"].isna()
-    cluster_ids.loc[unnamed, "resident_id"] = [
-        _fresh_id(ref, taken) for ref in cluster_ids.loc[unnamed, "ref"]
-    ]
+    cluster_ids.loc[unnamed, "resident_id"] = _fresh_ids(cluster_ids.loc[unnamed, "ref"].tolist(), issued)
     events = _merge_events(ranked, cluster_ids, run_id) + _split_events(
         clusters, previous, cluster_ids, run_id
     )
@@ -135,12 +133,23 @@ def settled_clusters(
         connection.unregister("previous")
 
 
-def _fresh_id(ref: str, taken: set[str]) -> str:
-    salt = 0
-    while (candidate := new_resident_id(ref, salt)) in taken:
-        salt += 1
-    taken.add(candidate)
-    return candidate
+def _fresh_ids(refs: list[str], issued: Callable[[list[str]], set[str]]) -> list[str]:
+    """A new id per cluster reference, none issued before nor twice now (salted until free)."""
+    ids: list[str] = [""] * len(refs)
+    salts, pending, taken = [0] * len(refs), list(range(len(refs))), set[str]()
+    while pending:
+        candidates = [new_resident_id(refs[i], salts[i]) for i in pending]
+        clashing = issued(candidates)
+        waiting = []
+        for position, candidate in zip(pending, candidates, strict=True):
+            if candidate in clashing or candidate in taken:
+                salts[position] += 1
+                waiting.append(position)
+            else:
+                ids[position] = candidate
+                taken.add(candidate)
+        pending = waiting
+    return ids
 
 
 def _merge_events(ranked: pd.DataFrame, cluster_ids: pd.DataFrame, run_id: str) -> list[dict]:

@@ -3,14 +3,15 @@
 The one way in is `resolve_identities`: build the matching frame, score candidate pairs with the
 Fellegi-Sunter model, cluster under the over-merging guards and reviewers' decisions, give
 clusters stable resident ids, then build golden records, conflicts, link explanations and the
-review list.
+review list, all in the identity store (`store`).
 
-A run costs what changed since the previous one (see `state`): the matching frame is derived
-again only for changed records, only pairs touching them are scored, only the connected components
-they touch are clustered again, only clusters that are not exactly a previous resident go through
-id assignment, and only residents whose records changed get new golden rows and conflicts. Each of
-these steps is local, so the result is the one a full recomputation gives
-(``tests/integration/test_identity_incremental.py`` checks it).
+A run costs what changed since the previous one: it updates the store in place, deriving the
+matching frame only for changed records, scoring only the pairs touching them, clustering again
+only the connected components they touch, naming only those components' clusters, and building
+golden rows and conflicts only for residents whose records changed. Each of these steps is local,
+so the result is the one a full recomputation gives (``tests/integration/test_identity_incremental.py``
+checks it). A full run (first run, changed rules, retrained model, too many changes) builds a new
+store with the same steps over every record.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from __future__ import annotations
 import logging
 import resource
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -31,59 +32,74 @@ import pyarrow.parquet as pq
 
 from pipelines.canonical import staged_schema
 from pipelines.layout import WarehouseLayout, scratch_directory, staging_directory
-from pipelines.resolve.clustering import ASSIGNMENT_COLUMNS, Clustering, cluster_records, exclusive_tokens
+from pipelines.resolve.clustering import GUARD_COLUMNS, Clustering, cluster_records, exclusive_tokens
 from pipelines.resolve.config import MatchingConfig, matching_config
 from pipelines.resolve.events import explain_events, gather_evidence
 from pipelines.resolve.features import (
+    FRAME_TABLE,
+    INPUT_HASH,
     RECORD_REF,
+    MatchingFrame,
     build_matching_frame,
     frame_definition,
-    write_frame,
+    frame_keys,
+    record_ref,
+    run_sql,
+    update_matching_frame,
 )
 from pipelines.resolve.golden import golden_records, survivorship
 from pipelines.resolve.ids import ID_EVENT_COLUMNS, assign_resident_ids, settled_clusters
-from pipelines.resolve.matching import Matching, match_records
-from pipelines.resolve.review import read_decisions, review_list
-from pipelines.resolve.state import FRAME_FILE, NextState, PreviousState, fingerprint, output_file, run_of
+from pipelines.resolve.matching import (
+    PAIRS_TABLE,
+    SCORED_TABLE,
+    fitting_model,
+    score_changed_pairs,
+    score_every_pair,
+    train,
+)
+from pipelines.resolve.model import TrainedModel
+from pipelines.resolve.review import DECISION_SCHEMA, read_decisions, review_view_sql
+from pipelines.resolve.store import (
+    MODEL_DIR,
+    OUTPUT_ORDER,
+    PreviousState,
+    fingerprint,
+    read_output,
+    run_of,
+    store_file,
+    write_meta,
+)
 from pipelines.stage import RECORDS, current_state_dir
 
 log = logging.getLogger(__name__)
 
-OUTPUTS = (
-    "resident",
-    "resident_source_link",
-    "resident_conflict",
-    "resident_id_event",
-    "resident_link_explanation",
-    "match_review",
-)
+OUTPUTS = tuple(OUTPUT_ORDER)
 # DuckDB's share of this process: the whole flow must stay within 4 GB at a million residents, so
 # DuckDB gets what the step's Python side leaves (matching holds little in Python; clustering and
-# the steps after it hold the pairs and record state). Beyond it DuckDB spills to a scratch folder
-# inside the warehouse.
+# the steps after it hold pairs and assignments). Beyond it DuckDB spills to a scratch folder.
 DUCKDB_SETTINGS = {"memory_limit": "1GB", "preserve_insertion_order": "false"}
 DUCKDB_MEMORY_BY_STEP = {"frame": "1500MB", "match": "2GB"}
-# An incremental run holds the previous run's kept pairs in Python while matching.
-INCREMENTAL_MATCH_MEMORY = "1GB"
+# Above this share of changed records, a full run is as cheap and simpler.
+MAX_INCREMENTAL_SHARE = 0.3
 
 
 @dataclass(frozen=True)
 class Resolution:
-    """The outputs of one identity-resolution run: Parquet files in ``resolved/``, read on access.
+    """The outputs of one identity-resolution run, in the identity store of ``folder``.
 
-    Each output is written as soon as it is built, so a run never holds them all in memory. A later
-    run replaces the folder; reading a replaced run's output is an error, never another run's data. They
-    are ``resident`` (one golden row per person), ``resident_source_link`` (per source record: its
-    resident, rule, score, batch, model), ``resident_conflict`` (disagreements between sources about
-    one person), ``resident_id_event`` (merges and splits of resident ids, all runs),
+    They are ``resident`` (one golden row per person), ``resident_source_link`` (per source
+    record: its resident, rule, score, batch, model), ``resident_conflict`` (disagreements between
+    sources about one person), ``resident_id_event`` (merges and splits of resident ids, all runs),
     ``resident_link_explanation`` (per scored pair at or above the review threshold: per comparison
     the level and its match weight, the probability, and whether the records ended up as one
-    resident) and ``match_review`` (pairs for clerical review, with any reviewer decision).
+    resident) and ``match_review`` (pairs for clerical review, with any reviewer decision). A later
+    run updates or replaces the store; reading a replaced run's output is an error, never another
+    run's data.
 
     Attributes:
-        folder: The folder holding ``<output>.parquet`` files.
+        folder: The folder holding the identity store.
         run_id: The run that wrote them.
-        matching_mode: ``full`` or ``incremental`` (how this run scored pairs); not published.
+        matching_mode: ``full`` or ``incremental`` (how this run went); not published.
         timings: Wall and CPU seconds per step of this run; not published.
         work: How much this run derived, compared and reclustered; not published.
     """
@@ -94,8 +110,8 @@ class Resolution:
     timings: dict[str, tuple[float, float]] = field(default_factory=dict, compare=False)
     work: dict[str, int] = field(default_factory=dict, compare=False)
 
-    def path(self, name: str) -> Path:
-        """The Parquet file of an output (one of ``OUTPUTS``)."""
+    def database(self, name: str) -> Path:
+        """The database file holding output ``name`` (one of ``OUTPUTS``), checked to hold this run."""
         if name not in OUTPUTS:
             raise KeyError(f"{name} is not an output of identity resolution ({', '.join(OUTPUTS)})")
         holder = run_of(self.folder)
@@ -103,27 +119,42 @@ class Resolution:
             raise FileNotFoundError(
                 f"{self.folder} holds the outputs of {holder or 'no run'}, no longer those of {self.run_id}"
             )
-        return output_file(self.folder, name)
+        return store_file(self.folder)
 
     def table(self, name: str) -> pa.Table:
-        """An output, read whole."""
-        return pq.read_table(self.path(name))
+        """An output, read whole, in a fixed row order."""
+        self.database(name)
+        return read_output(self.folder, name)
 
 
 @dataclass(frozen=True)
 class PreviousIdentities:
-    """What the live snapshot says about resident ids (empty before the first publish)."""
+    """What the live snapshot says about resident ids (empty before the first publish).
 
-    links: pa.Table
-    id_events: pa.Table
+    Attributes:
+        run_id: The run that published it (None before the first publish).
+        links: ``resident_source_link``, or its Parquet file (read only when a run needs it: a
+            run that updates the identity store in place does not).
+        id_events: ``resident_id_event``, or its Parquet file.
+    """
 
-    @property
-    def issued_ids(self) -> set[str]:
-        """Every resident id issued so far, alive or retired."""
-        ids = set(pc.unique(self.links.column("resident_id")).to_pylist())
-        for column in ("resident_id", "related_resident_id"):
-            ids |= {i for i in pc.unique(self.id_events.column(column)).to_pylist() if i}
-        return ids
+    links: pa.Table | Path
+    id_events: pa.Table | Path
+    run_id: str | None = None
+
+    def links_table(self) -> pa.Table:
+        """``source_system, source_record_id, resident_id`` of every published link."""
+        columns = ["source_system", "source_record_id", "resident_id"]
+        return (
+            self.links.select(columns)
+            if isinstance(self.links, pa.Table)
+            else pq.read_table(self.links, columns=columns)
+        )
+
+    def events_table(self) -> pa.Table:
+        """Every published id event."""
+        events = self.id_events if isinstance(self.id_events, pa.Table) else pq.read_table(self.id_events)
+        return events.cast(event_schema())
 
 
 def register_staged_records(
@@ -136,7 +167,8 @@ def register_staged_records(
     if not files:
         connection.register("records", staged_schema().empty_table())
         return
-    connection.read_parquet(files).create_view("records")
+    listed = ", ".join("'" + name.replace("'", "''") + "'" for name in files)
+    run_sql(connection, f"create or replace temp view records as from read_parquet([{listed}])")
 
 
 def resolve_identities(
@@ -150,32 +182,33 @@ def resolve_identities(
     """Match records into residents, keep resident ids stable, build golden records and conflicts.
 
     Args:
-        layout: The warehouse directory (staged states, reviewer decisions and the previous
-            run's state are read from it; results written to ``resolved/``).
+        layout: The warehouse directory (staged states and reviewer decisions are read from it;
+            the identity store is ``layout.resolved``).
         sources: The source systems to resolve across.
-        previous: Links and id events of the live snapshot.
+        previous: The live snapshot's identities.
         run_id: The current run.
         config: The matching configuration; ``schemas/matching.yaml`` by default.
-        incremental: Reuse the previous run's state for what did not change (the result is the
-            same either way; False recomputes everything but still reuses a fitting model).
+        incremental: Update the store of the previous run in place where it allows (the result is
+            the same either way; False recomputes everything but still reuses a fitting model).
 
     Returns:
-        The resolution, also written to ``layout.resolved``.
+        The resolution, in ``layout.resolved``.
     """
     config = config or matching_config()
     rules = fingerprint(config.fingerprint, survivorship(), sorted(sources), frame_definition())
     state = PreviousState.read(layout.resolved, rules)
-    if not incremental:
-        state = PreviousState(state.folder, state.model, usable=False)
-    with staging_directory(layout.resolved) as folder, scratch_directory(layout.root) as spill:
-        connection = duckdb.connect(config={**DUCKDB_SETTINGS, "temp_directory": str(spill)})
-        try:
-            register_staged_records(connection, layout, sources)
-            run = _Run(connection, config, state, read_decisions(layout), run_id, rules, folder)
-            resolution = run.resolve(sources, previous)
-        finally:
-            connection.close()
-    return replace(resolution, folder=layout.resolved)
+    run = _Run(config, read_decisions(layout), run_id, rules, sources, layout)
+    # The store follows the published snapshot: after a run whose publish was refused, the
+    # next run starts again from what was published.
+    if incremental and state.usable and state.model is not None and state.run_id == previous.run_id:
+        resolution = run.update(state.model)
+        if resolution is not None:
+            return resolution
+    return run.build_anew(previous, state.model)
+
+
+class _StartAnew(Exception):
+    """Too much changed, or the model no longer fits: the run resolves everything anew."""
 
 
 def _cpu_seconds() -> float:
@@ -183,141 +216,300 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+# The staged fields a golden record and conflicts read: their hash tells which residents to build
+# again.
+_CONTENT_HASH = f"hash({', '.join(name for name in staged_schema().names if name != 'batch_id')})"
+
+
 @dataclass
 class _Run:
-    """One resolution run: its inputs, and the steps in order."""
+    """One resolution run: its inputs, and the steps in order (over every record, or in place over
+    what changed)."""
 
-    connection: duckdb.DuckDBPyConnection
     config: MatchingConfig
-    state: PreviousState
     decisions: pd.DataFrame
     run_id: str
     rules: str
-    folder: Path
+    sources: list[str]
+    layout: WarehouseLayout
     timings: dict[str, tuple[float, float]] = field(default_factory=dict)
-    reclustered: int = 0
+    work: dict[str, int] = field(default_factory=dict)
 
     @contextmanager
-    def step(self, name: str, memory: str | None = None) -> Iterator[None]:
-        """Time a step, with DuckDB capped at ``memory`` (by default the step's declared share)."""
+    def step(self, name: str, connection: duckdb.DuckDBPyConnection | None = None) -> Iterator[None]:
+        """Time a step, with DuckDB capped at the step's declared share of memory."""
         wall, cpu = time.perf_counter(), _cpu_seconds()
-        limit = memory or DUCKDB_MEMORY_BY_STEP.get(name, DUCKDB_SETTINGS["memory_limit"])
-        self.connection.execute("set memory_limit = $limit", {"limit": limit}).fetchall()
+        if connection is not None:
+            limit = DUCKDB_MEMORY_BY_STEP.get(name, DUCKDB_SETTINGS["memory_limit"])
+            connection.execute("set memory_limit = $limit", {"limit": limit}).fetchall()
         yield
         self.timings[name] = (round(time.perf_counter() - wall, 3), round(_cpu_seconds() - cpu, 3))
 
-    def resolve(self, sources: list[str], previous: PreviousIdentities) -> Resolution:
-        connection = self.connection
-        with self.step("frame"):
-            frame = build_matching_frame(
-                connection, "records", self.config.max_block_key_frequency, self.state.frame_path
+    @contextmanager
+    def connect(self, database: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to a store, with the staged records as ``records`` and, as
+        ``current_records``, each record's reference, batch and hashes."""
+        with scratch_directory(self.layout.root) as spill:
+            connection = duckdb.connect(
+                str(database), config={**DUCKDB_SETTINGS, "temp_directory": str(spill)}
             )
-            write_frame(connection, self.folder / FRAME_FILE)
-        with self.step("match", memory=INCREMENTAL_MATCH_MEMORY if self.state.usable else None):
-            matching = match_records(
-                connection, frame, self.state.model, self.state.pairs(), self.config, self.run_id
-            )
-        incremental = matching.mode == "incremental"
-        with self.step("cluster"):
-            clustering = self._cluster(frame.keys, matching, frame.removed if incremental else None)
-        with self.step("ids"):
-            record_state, events = self._links(clustering, previous, matching)
-        guard_log = clustering.guard_log
-        del clustering  # the assignments are in record_state now
-        connection.register("record_state", record_state)
-        with self.step("golden"):
-            resident, conflicts = golden_records(
-                connection, "records", "record_state", sources, self.state if incremental else None
-            )
-            self._write("resident", resident)
-            self._write("resident_conflict", conflicts)
-            del resident, conflicts
-        with self.step("explain"):
-            self._write("resident_link_explanation", self._explanations(matching.pairs))
-            review = review_list(
-                connection, matching.pairs, guard_log, "record_state", self.decisions, self.config
-            )
-            self._write("match_review", review)
-            events = self._event_reasons(events, frame.keys, record_state, previous, matching, guard_log)
-            self._write(
-                "resident_id_event",
-                pa.concat_tables(
-                    [
-                        previous.id_events.cast(event_schema()),
-                        pa.Table.from_pandas(events, schema=event_schema(), preserve_index=False),
-                    ]
-                ),
-            )
-        state = NextState(
-            self.run_id, self.rules, matching.model, record_state, guard_log, _decision_pairs(self.decisions)
-        )
-        state.write(self.folder)
-        log.info("resolution %s: %s", matching.mode, self.timings)
-        return Resolution(
-            folder=self.folder,
-            run_id=self.run_id,
-            matching_mode=matching.mode,
-            timings=self.timings,
-            work={
-                "records": frame.num_rows,
-                "derived_frame_rows": frame.derived,
-                "changed_records": len(matching.changed_ids) if incremental else frame.num_rows,
-                "compared_pairs": matching.compared_pairs,
-                "reclustered_records": self.reclustered,
-            },
-        )
+            try:
+                register_staged_records(connection, self.layout, self.sources)
+                yield connection
+            finally:
+                connection.close()
 
-    def _write(self, name: str, table: pa.Table) -> None:
-        """Write an output into the run's folder."""
-        pq.write_table(table, output_file(self.folder, name), compression="zstd")
-
-    def _cluster(self, frame: pa.Table, matching: Matching, removed: pa.Array | None) -> Clustering:
-        """Cluster every record, or (incremental run) only the components changed records touch."""
-        if removed is None:
-            self.reclustered = frame.num_rows
-            return cluster_records(frame, matching.pairs, self.decisions, self.config)
-        before = self.state.records().select(ASSIGNMENT_COLUMNS)
-        seeds = _seeds(frame, matching, removed, self.decisions, self.state.decisions(), self.config)
-        affected = _affected_records(frame.column("unique_id"), before, seeds)
-        inside = pc.is_in(frame.column("unique_id"), affected)
-        both = pc.and_(
-            pc.is_in(matching.pairs.column("record_l"), affected),
-            pc.is_in(matching.pairs.column("record_r"), affected),
-        )
-        fresh = cluster_records(
-            frame.filter(inside), matching.pairs.filter(both), self.decisions, self.config
-        )
-        self.reclustered = fresh.assignments.num_rows
-        kept = before.filter(pc.invert(pc.is_in(before.column("unique_id"), affected)))
-        kept = kept.filter(pc.is_in(kept.column("unique_id"), frame.column("unique_id")))
-        assignments = pa.concat_tables([kept, fresh.assignments.cast(kept.schema)])
-        old_guards = self.state.guard_log()
-        kept_components = pc.unique(kept.column("component_key"))
-        still_kept = pc.is_in(pa.array(old_guards["component_key"], pa.string()), value_set=kept_components)
-        old_guards = old_guards[still_kept.to_numpy(zero_copy_only=False)]
-        guard_log = pd.concat([old_guards, fresh.guard_log], ignore_index=True)
-        guard_log = guard_log.sort_values(["component_key", "record_l", "record_r", "guard"], kind="stable")
-        log.info(
-            "clustering: %d records in touched components, %d kept",
-            int(pc.sum(inside).as_py() or 0),
-            kept.num_rows,
-        )
-        return Clustering(assignments=assignments, guard_log=guard_log.reset_index(drop=True))
-
-    def _links(
-        self, clustering: Clustering, previous: PreviousIdentities, matching: Matching
-    ) -> tuple[pa.Table, pd.DataFrame]:
-        """Write the crosswalk (one row per record) under stable ids; return record state and this
-        run's id events."""
-        connection = self.connection
-        connection.register("assignments", clustering.assignments)
-        clusters = connection.sql(
+    def _scan_current(self, connection: duckdb.DuckDBPyConnection) -> None:
+        run_sql(
+            connection,
             f"""
-            select r.source_system, r.source_record_id, a.cluster_key
-            from records r join assignments a on a.unique_id = {RECORD_REF}
+            create or replace temp table current_records as
+            select {RECORD_REF} as unique_id, source_system, source_record_id, batch_id,
+                   {INPUT_HASH} as input_hash, {_CONTENT_HASH} as content_hash
+            from records
+            """,
+        )
+
+    def build_anew(self, previous: PreviousIdentities, model: TrainedModel | None) -> Resolution:
+        """Resolve every record into a new store, swapped in for the old one when complete."""
+        with (
+            staging_directory(self.layout.resolved) as folder,
+            self.connect(store_file(folder)) as connection,
+        ):
+            with self.step("frame", connection):
+                self._scan_current(connection)
+                frame = build_matching_frame(connection, "records", self.config.max_block_key_frequency)
+            with self.step("match", connection):
+                reused = fitting_model(connection, frame, model, self.config)
+                model = reused or train(connection, frame, self.config, self.run_id)
+                compared = score_every_pair(connection, frame, model, self.config)
+            with self.step("cluster", connection):
+                pairs = connection.sql(f"from {PAIRS_TABLE}").to_arrow_table()
+                clustering = cluster_records(frame_keys(connection), pairs, self.decisions, self.config)
+                del pairs
+                self._keep_assignments(connection, clustering)
+                run_sql(connection, "create table guard_log as select * from fresh_guard_log")
+            with self.step("ids", connection):
+                connection.register("published_links", previous.links_table())
+                run_sql(connection, "create temp table prior_links as from published_links")
+                connection.unregister("published_links")
+                issued = _issued_among(previous)
+                events = self._name_clusters(connection, issued)
+                run_sql(
+                    connection,
+                    f"create table record_state as {_RECORD_STATE.format(assigned='assignments')}",
+                )
+            with self.step("golden", connection):
+                resident, conflicts = self._golden(connection, "records", "record_state")
+                _create(connection, "resident", resident)
+                _create(connection, "resident_conflict", conflicts)
+                del resident, conflicts
+            with self.step("explain", connection):
+                events = self._event_reasons(connection, events)
+                _create(connection, "resident_id_event", pa.concat_tables([previous.events_table(), events]))
+                self._finish(connection, model.model_id)
+            model.save(folder / MODEL_DIR)
+        self.work = {
+            "records": frame.num_rows,
+            "derived_frame_rows": frame.derived,
+            "changed_records": frame.num_rows,
+            "compared_pairs": compared,
+            "reclustered_records": frame.num_rows,
+        }
+        log.info("resolution (full, model %s): %s", "reused" if reused else "trained", self.timings)
+        return Resolution(self.layout.resolved, self.run_id, "full", self.timings, self.work)
+
+    def update(self, model: TrainedModel) -> Resolution | None:
+        """Update the previous run's store in place for what changed, in one transaction: a
+        reader sees the previous run or this one, and a failed run leaves the store as it was.
+
+        Returns:
+            The resolution; None (the store untouched) when too much changed or the model no
+            longer fits the data, so that everything must be resolved anew.
+        """
+        with self.connect(store_file(self.layout.resolved)) as connection:
+            connection.execute("begin transaction")
+            try:
+                compared, frame = self._update(connection, model)
+            except _StartAnew:
+                connection.execute("rollback")
+                return None
+            connection.execute("commit")
+        self.work = {
+            "records": frame.num_rows,
+            "derived_frame_rows": frame.derived,
+            "changed_records": self.work.get("changed_records", 0),
+            "compared_pairs": compared,
+            "reclustered_records": self.work.get("reclustered_records", 0),
+        }
+        log.info("resolution (incremental): %s", self.timings)
+        return Resolution(self.layout.resolved, self.run_id, "incremental", self.timings, self.work)
+
+    def _update(
+        self, connection: duckdb.DuckDBPyConnection, model: TrainedModel
+    ) -> tuple[int, MatchingFrame]:
+        """The steps of `update`; return the pairs compared and the frame."""
+        with self.step("frame", connection):
+            self._scan_current(connection)
+            self._record_changes(connection)
+            touched = connection.sql(
+                "select count(*) filter (where inputs_changed or removed) from record_changes"
+            ).fetchall()[0][0]
+            records = connection.sql("select count(*) from current_records").fetchall()[0][0]
+            if touched > MAX_INCREMENTAL_SHARE * max(records, 1):
+                raise _StartAnew
+            frame = update_matching_frame(
+                connection, "records", "rederived", "removed", self.config.max_block_key_frequency
+            )
+        if fitting_model(connection, frame, model, self.config) is None:
+            raise _StartAnew
+        with self.step("match", connection):
+            compared = score_changed_pairs(connection, frame, model, self.config)
+        with self.step("cluster", connection):
+            self._affected_records(connection, frame)
+            pairs = connection.sql(
+                f"""
+                from {PAIRS_TABLE}
+                where record_l in (select unique_id from affected)
+                  and record_r in (select unique_id from affected)
+                """
+            ).to_arrow_table()
+            clustering = cluster_records(
+                frame_keys(connection, "affected"), pairs, self.decisions, self.config
+            )
+            self._keep_assignments(connection, clustering)
+            run_sql(
+                connection,
+                "delete from guard_log where component_key in (select component_key from seeded_components)",
+            )
+            run_sql(connection, "insert into guard_log by name select * from fresh_guard_log")
+        with self.step("ids", connection):
+            run_sql(
+                connection,
+                "create temp table prior_links as "
+                "select source_system, source_record_id, resident_id from previous_members",
+            )
+            events = self._name_clusters(connection, _issued_in_store(connection))
+            self._update_record_state(connection)
+        with self.step("golden", connection):
+            self._update_golden(connection)
+        with self.step("explain", connection):
+            events = self._event_reasons(connection, events)
+            connection.register("new_events", events)
+            run_sql(connection, "insert into resident_id_event by name select * from new_events")
+            connection.unregister("new_events")
+            self._finish(connection, model.model_id)
+        return compared, frame
+
+    @staticmethod
+    def _record_changes(connection: duckdb.DuckDBPyConnection) -> None:
+        """Temp tables of what changed since the previous run: ``record_changes`` (per record new,
+        removed, matching inputs changed, content or batch changed), ``rederived`` (new records and
+        those with changed matching inputs) and ``removed``."""
+        run_sql(
+            connection,
             """
+            create or replace temp table record_changes as
+            select coalesce(c.unique_id, s.unique_id) as unique_id,
+                   s.unique_id is null as is_new, c.unique_id is null as removed,
+                   c.unique_id is not null and c.input_hash is distinct from s.input_hash as inputs_changed,
+                   c.unique_id is not null and (c.content_hash is distinct from s.content_hash
+                                                or c.batch_id is distinct from s.batch_id) as restaged
+            from current_records c full join record_state s using (unique_id)
+            where c.unique_id is null or s.unique_id is null or c.input_hash <> s.input_hash
+               or c.content_hash <> s.content_hash or c.batch_id is distinct from s.batch_id
+            """,
+        )
+        run_sql(
+            connection,
+            "create or replace temp table rederived as "
+            "select unique_id from record_changes where inputs_changed",
+        )
+        run_sql(
+            connection,
+            "create or replace temp table removed as select unique_id from record_changes where removed",
+        )
+
+    def _affected_records(self, connection: duckdb.DuckDBPyConnection, frame: MatchingFrame) -> None:
+        """Temp tables of the records whose links may have changed.
+
+        ``seeds``: changed or removed records, the other end of their newly scored pairs, holders
+        of their exclusive document numbers, and records whose reviewer decision changed.
+        ``seeded_components``: the previous components holding a seed; ``previous_members``: their
+        previous record states; ``affected``: the current records among them, new records and
+        current seeds (each is clustered again with all of its previous component).
+        """
+        connection.register("decisions_now", _decision_table(self.decisions))
+        exclusive = _exclusive_sql(self.config)
+        run_sql(
+            connection,
+            f"""
+            create or replace temp table seeds as
+            with changed_numbers as (
+                select id_type || ':' || id_key as token from {frame.changed} where {exclusive}
+            ),
+            changed_decisions as (
+                (select record_l, record_r, decision from decisions_now
+                 except select record_l, record_r, decision from decisions)
+                union all
+                (select record_l, record_r, decision from decisions
+                 except select record_l, record_r, decision from decisions_now)
+            )
+            select unique_id from {frame.changed}
+            union select unique_id from {frame.removed}
+            union select record_l from {SCORED_TABLE}
+            union select record_r from {SCORED_TABLE}
+            union select unique_id from {FRAME_TABLE}
+                  where {exclusive} and id_type || ':' || id_key in (select token from changed_numbers)
+            union select record_l from changed_decisions
+            union select record_r from changed_decisions
+            """,
+        )
+        connection.unregister("decisions_now")
+        run_sql(
+            connection,
+            "create or replace temp table seeded_components as "
+            "select distinct component_key from record_state semi join seeds using (unique_id)",
+        )
+        run_sql(
+            connection,
+            "create or replace temp table previous_members as "
+            "select * from record_state semi join seeded_components using (component_key)",
+        )
+        run_sql(
+            connection,
+            """
+            create or replace temp table affected as
+            select unique_id from previous_members anti join removed using (unique_id)
+            union select unique_id from record_changes where is_new
+            union select unique_id from current_records semi join seeds using (unique_id)
+            """,
+        )
+        changed = connection.sql(f"select count(*) from {frame.changed}").fetchall()[0][0]
+        affected = connection.sql("select count(*) from affected").fetchall()[0][0]
+        self.work["changed_records"], self.work["reclustered_records"] = int(changed), int(affected)
+
+    @staticmethod
+    def _keep_assignments(connection: duckdb.DuckDBPyConnection, clustering: Clustering) -> None:
+        """Temp tables ``assignments`` and ``fresh_guard_log`` of a clustering."""
+        connection.register("clustered", clustering.assignments)
+        run_sql(connection, "create or replace temp table assignments as from clustered")
+        connection.unregister("clustered")
+        connection.register("guarded", _guard_table(clustering.guard_log))
+        run_sql(connection, "create or replace temp table fresh_guard_log as from guarded")
+        connection.unregister("guarded")
+
+    def _name_clusters(
+        self, connection: duckdb.DuckDBPyConnection, issued: Callable[[list[str]], set[str]]
+    ) -> pa.Table:
+        """Temp table ``cluster_ids`` (a stable resident id per cluster of ``assignments``), given
+        ``prior_links`` (the previous ids of every record those clusters held before); return
+        this run's id events."""
+        clusters = connection.sql(
+            "select c.source_system, c.source_record_id, a.cluster_key "
+            "from assignments a join current_records c using (unique_id)"
         ).to_arrow_table()
-        prior = previous.links.select(["source_system", "source_record_id", "resident_id"])
+        prior = connection.sql("from prior_links").to_arrow_table()
         settled = settled_clusters(connection, clusters, prior)
         open_clusters = clusters.filter(
             pc.invert(pc.is_in(clusters.column("cluster_key"), settled.column("cluster_key")))
@@ -326,7 +518,7 @@ class _Run:
             pc.invert(pc.is_in(prior.column("resident_id"), settled.column("resident_id")))
         )
         cluster_ids, events = assign_resident_ids(
-            open_clusters.to_pandas(), open_prior.to_pandas(), previous.issued_ids, self.run_id
+            open_clusters.to_pandas(), open_prior.to_pandas(), issued, self.run_id
         )
         named = pa.concat_tables(
             [
@@ -336,130 +528,238 @@ class _Run:
                 .cast(settled.schema),
             ]
         )
-        connection.register("cluster_ids", named)
-        content = _content_hash()
-        links = connection.sql(
-            f"""
-            select r.source_system, r.source_record_id, i.resident_id, a.match_rule,
-                   cast(a.match_score as double) as match_score, r.batch_id, $model_id as model_id
-            from records r
-            join assignments a on a.unique_id = {RECORD_REF}
-            join cluster_ids i using (cluster_key)
-            order by r.source_system, r.source_record_id
+        connection.register("named_clusters", named)
+        run_sql(connection, "create or replace temp table cluster_ids as from named_clusters")
+        connection.unregister("named_clusters")
+        return pa.Table.from_pandas(events, schema=event_schema(), preserve_index=False)
+
+    @staticmethod
+    def _update_record_state(connection: duckdb.DuckDBPyConnection) -> None:
+        """Replace the record states of the reclustered records, and the content hash and batch of
+        records that changed in a way matching does not see; drop removed records."""
+        run_sql(
+            connection,
+            """
+            create or replace temp table restaged as
+            select s.unique_id, s.component_key, s.cluster_key, s.match_rule, s.match_score, s.resident_id
+            from record_state s join record_changes c using (unique_id)
+            anti join affected a using (unique_id)
+            where c.restaged
             """,
-            params={"model_id": matching.model.model_id},
-        ).to_arrow_table()
-        self._write("resident_source_link", links)
-        del links
-        record_state = connection.sql(
+        )
+        run_sql(
+            connection,
+            """
+            create or replace temp table replaced_states as
+            select unique_id, resident_id from previous_members
+            union all
+            select unique_id, resident_id from restaged
+            """,
+        )
+        run_sql(
+            connection,
+            "delete from record_state where unique_id in (select unique_id from replaced_states)",
+        )
+        run_sql(
+            connection,
+            f"insert into record_state by name {_RECORD_STATE.format(assigned='assignments')}",
+        )
+        run_sql(
+            connection,
+            """
+            insert into record_state by name
+            select c.unique_id, c.source_system, c.source_record_id, c.batch_id, r.component_key,
+                   r.cluster_key, r.match_rule, r.match_score, c.input_hash, c.content_hash, r.resident_id
+            from restaged r join current_records c using (unique_id)
+            """,
+        )
+
+    def _update_golden(self, connection: duckdb.DuckDBPyConnection) -> None:
+        """Build again the golden rows and conflicts of residents whose records changed."""
+        run_sql(
+            connection,
+            """
+            create or replace temp table touched_residents as
+            select resident_id from replaced_states
+            union select i.resident_id from assignments a join cluster_ids i using (cluster_key)
+            """,
+        )
+        for table in ("resident", "resident_conflict"):
+            run_sql(
+                connection,
+                f"delete from {table} where resident_id in (select resident_id from touched_residents)",
+            )
+        run_sql(
+            connection,
+            "create or replace temp table touched_states as "
+            "select * from record_state semi join touched_residents using (resident_id)",
+        )
+        resident, conflicts = self._golden(connection, "records", "touched_states")
+        for table, rows in (("resident", resident), ("resident_conflict", conflicts)):
+            connection.register("golden_rows", rows)
+            run_sql(connection, f"insert into {table} by name select * from golden_rows")
+            connection.unregister("golden_rows")
+
+    def _golden(
+        self, connection: duckdb.DuckDBPyConnection, records: str, states: str
+    ) -> tuple[pa.Table, pa.Table]:
+        run_sql(
+            connection,
             f"""
-            select a.unique_id, a.component_key, a.cluster_key, a.match_rule,
-                   cast(a.match_score as double) as match_score, {content} as content_hash, i.resident_id
-            from records r
-            join assignments a on a.unique_id = {RECORD_REF}
-            join cluster_ids i using (cluster_key)
+            create or replace temp table linked_records as
+            select r.*, s.resident_id from {records} r join {states} s on s.unique_id = {record_ref("r")}
+            """,
+        )
+        try:
+            return golden_records(connection, "linked_records", self.sources)
+        finally:
+            run_sql(connection, "drop table linked_records")
+
+    def _event_reasons(self, connection: duckdb.DuckDBPyConnection, events: pa.Table) -> pa.Table:
+        """The events with the rule, guard or reviewer decision behind each."""
+        if events.num_rows == 0:
+            return events
+        frame = events.to_pandas()
+        ids = pa.table(
+            {"resident_id": pa.array(sorted(set(frame["resident_id"]) | set(frame["related_resident_id"])))}
+        )
+        connection.register("event_ids", ids)
+        run_sql(
+            connection,
+            f"""
+            create or replace temp table involved as
+            select unique_id from record_state semi join event_ids using (resident_id)
+            union select {record_ref("p")} from prior_links p semi join event_ids using (resident_id)
+            """,
+        )
+        connection.unregister("event_ids")
+        now = connection.sql(
+            "select unique_id, resident_id from record_state semi join involved using (unique_id)"
+        ).to_arrow_table()
+        before = connection.sql(
+            f"select * from prior_links p where {record_ref('p')} in (select unique_id from involved)"
+        ).to_arrow_table()
+        pairs = connection.sql(
+            f"""
+            from {PAIRS_TABLE}
+            where record_l in (select unique_id from involved) or record_r in (select unique_id from involved)
             """
         ).to_arrow_table()
-        for name in ("assignments", "cluster_ids"):
-            connection.unregister(name)
-        return record_state, events
-
-    def _event_reasons(
-        self,
-        events: pd.DataFrame,
-        frame: pa.Table,
-        record_state: pa.Table,
-        previous: PreviousIdentities,
-        matching: Matching,
-        guard_log: pd.DataFrame,
-    ) -> pd.DataFrame:
-        """The events with the rule, guard or reviewer decision behind each."""
-        if events.empty:
-            return events
+        keys = frame_keys(connection, "involved")
         tokens = pa.table(
-            {"unique_id": frame.column("unique_id"), "token": exclusive_tokens(frame, self.config)}
+            {"unique_id": keys.column("unique_id"), "token": exclusive_tokens(keys, self.config)}
         )
         tokens = tokens.filter(pc.is_valid(tokens.column("token")))
-        evidence = gather_evidence(
-            events, record_state, previous.links, matching.pairs, tokens, self.decisions, guard_log
+        guard_log = (
+            connection.sql("from guard_log order by component_key, record_l, record_r, guard")
+            .to_arrow_table()
+            .to_pandas()
         )
-        return explain_events(self.connection, events, previous.links, "record_state", evidence, self.config)
+        evidence = gather_evidence(frame, now, before, pairs, tokens, self.decisions, guard_log)
+        explained = explain_events(connection, frame, before, "record_state", evidence, self.config)
+        return pa.Table.from_pandas(explained, schema=event_schema(), preserve_index=False)
 
-    def _explanations(self, pairs: pa.Table) -> pa.Table:
-        """Scored pairs with the residents their records ended up in."""
-        self.connection.register("scored_pairs", pairs)
+    def _finish(self, connection: duckdb.DuckDBPyConnection, model_id: str) -> None:
+        """Record the run, store the decisions obeyed, (re)define the output views."""
+        write_meta(connection, self.run_id, self.rules, model_id)
+        connection.register("decisions_now", _decision_table(self.decisions))
+        run_sql(connection, "create or replace table decisions as from decisions_now")
+        connection.unregister("decisions_now")
+        run_sql(
+            connection,
+            """
+            create or replace view resident_source_link as
+            select source_system, source_record_id, resident_id, match_rule,
+                   cast(match_score as double) as match_score, batch_id,
+                   (select model_id from meta) as model_id
+            from record_state
+            """,
+        )
+        run_sql(
+            connection,
+            f"""
+            create or replace view resident_link_explanation as
+            select p.*, l.resident_id as resident_id_l, r.resident_id as resident_id_r,
+                   l.resident_id = r.resident_id as is_same_resident
+            from {PAIRS_TABLE} p
+            join record_state l on l.unique_id = p.record_l
+            join record_state r on r.unique_id = p.record_r
+            """,
+        )
+        review = review_view_sql(self.config, PAIRS_TABLE, "record_state", "guard_log", "decisions")
+        run_sql(connection, f"create or replace view match_review as {review}")
+
+
+_RECORD_STATE = """
+select c.unique_id, c.source_system, c.source_record_id, c.batch_id, a.component_key, a.cluster_key,
+       a.match_rule, cast(a.match_score as double) as match_score, c.input_hash, c.content_hash,
+       i.resident_id
+from {assigned} a join current_records c using (unique_id) join cluster_ids i using (cluster_key)
+"""
+
+
+def _create(connection: duckdb.DuckDBPyConnection, name: str, rows: pa.Table) -> None:
+    connection.register("incoming_rows", rows)
+    run_sql(connection, f"create or replace table {name} as from incoming_rows")
+    connection.unregister("incoming_rows")
+
+
+def _exclusive_sql(config: MatchingConfig) -> str:
+    """SQL: the frame row holds a valid number of an exclusive document type."""
+    types = ", ".join("'" + t.replace("'", "''") + "'" for t in config.exclusive_id_types) or "null"
+    return f"coalesce(id_is_valid, false) and id_type in ({types})"
+
+
+def _issued_among(previous: PreviousIdentities) -> Callable[[list[str]], set[str]]:
+    """Which of some ids the published links and events have issued (read once, kept as a set)."""
+    links, events = previous.links_table(), previous.events_table()
+    issued = set(pc.unique(links.column("resident_id")).to_pylist())
+    for column in ("resident_id", "related_resident_id"):
+        issued |= {i for i in pc.unique(events.column(column)).to_pylist() if i}
+    return lambda ids: issued.intersection(ids)
+
+
+def _issued_in_store(connection: duckdb.DuckDBPyConnection) -> Callable[[list[str]], set[str]]:
+    """Which of some ids the store's residents and events have issued (looked up in the store,
+    before this run changes it)."""
+    run_sql(
+        connection,
+        """
+        create or replace temp table issued_ids as
+        select resident_id from record_state
+        union select resident_id from resident_id_event
+        union select related_resident_id from resident_id_event where related_resident_id is not null
+        """,
+    )
+
+    def issued(ids: list[str]) -> set[str]:
+        connection.register("candidate_ids", pa.table({"resident_id": pa.array(ids, pa.string())}))
         try:
-            return self.connection.sql(
-                """
-                select p.*, l.resident_id as resident_id_l, r.resident_id as resident_id_r,
-                       l.resident_id = r.resident_id as is_same_resident
-                from scored_pairs p
-                join record_state l on l.unique_id = p.record_l
-                join record_state r on r.unique_id = p.record_r
-                order by p.record_l, p.record_r
-                """
-            ).to_arrow_table()
+            rows = connection.sql(
+                "select resident_id from issued_ids semi join candidate_ids using (resident_id)"
+            )
+            return {row[0] for row in rows.fetchall()}
         finally:
-            self.connection.unregister("scored_pairs")
+            connection.unregister("candidate_ids")
+
+    return issued
 
 
-def _content_hash() -> str:
-    """SQL hashing everything a golden record and conflicts read from a staged record."""
-    columns = [name for name in staged_schema().names if name != "batch_id"]
-    return f"hash({', '.join(f'r.{name}' for name in columns)})"
-
-
-def _decision_pairs(decisions: pd.DataFrame) -> pa.Table:
-    return pa.table(
-        {
-            "record_l": pa.array(decisions["record_l"].tolist(), pa.string()),
-            "record_r": pa.array(decisions["record_r"].tolist(), pa.string()),
-            "decision": pa.array(decisions["decision"].tolist(), pa.string()),
-        }
+def _decision_table(decisions: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(
+        decisions[DECISION_SCHEMA.names], schema=DECISION_SCHEMA, preserve_index=False
     )
 
 
-def _seeds(
-    frame: pa.Table,
-    matching: Matching,
-    removed: pa.Array,
-    decisions: pd.DataFrame,
-    decided_before: pa.Table,
-    config: MatchingConfig,
-) -> pa.Array:
-    """Records whose links may have changed: changed or removed records, the other end of their
-    newly scored pairs, holders of their exclusive numbers, and records whose decision changed."""
-    changed = matching.changed_ids
-    parts = [
-        changed,
-        removed,
-        matching.scored.column("record_l").combine_chunks(),
-        matching.scored.column("record_r").combine_chunks(),
-    ]
-    tokens = exclusive_tokens(frame, config)
-    changed_tokens = pc.drop_null(tokens.filter(pc.is_in(frame.column("unique_id"), changed)))
-    parts.append(frame.column("unique_id").filter(pc.is_in(tokens, changed_tokens)).combine_chunks())
-    now = _decision_pairs(decisions)
-    keys = ["record_l", "record_r", "decision"]
-    differing = pa.concat_tables(
+def _guard_table(guard_log: pd.DataFrame) -> pa.Table:
+    schema = pa.schema(
         [
-            now.join(decided_before, keys, join_type="left anti"),
-            decided_before.join(now, keys, join_type="left anti"),
+            *((name, pa.float64() if name.startswith("match_") else pa.string()) for name in GUARD_COLUMNS),
+            ("component_key", pa.string()),
         ]
     )
-    parts += [differing.column("record_l").combine_chunks(), differing.column("record_r").combine_chunks()]
-    return pc.unique(pa.concat_arrays([pc.cast(p, pa.string()) for p in parts]))
-
-
-def _affected_records(uids: pa.ChunkedArray, before: pa.Table, seeds: pa.Array) -> pa.Array:
-    """Current records in a previous component holding a seed, new records, and current seeds."""
-    seeded = before.filter(pc.is_in(before.column("unique_id"), seeds))
-    components = pc.unique(seeded.column("component_key"))
-    in_components = before.filter(pc.is_in(before.column("component_key"), components)).column("unique_id")
-    new = uids.filter(pc.invert(pc.is_in(uids, before.column("unique_id"))))
-    candidates = pa.concat_arrays([in_components.combine_chunks(), new.combine_chunks(), seeds])
-    candidates = pc.unique(candidates)
-    return candidates.filter(pc.is_in(candidates, uids))
+    columns = {name: guard_log[name].tolist() for name in schema.names}
+    return pa.Table.from_pydict(columns, schema=schema)
 
 
 def event_schema() -> pa.Schema:

@@ -10,14 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.layout import WarehouseLayout
-from pipelines.resolve.clustering import link_evidence
+from pipelines.resolve.clustering import link_evidence_sql
 from pipelines.resolve.config import MatchingConfig
 
 DECISIONS = ("same", "not_same")
@@ -134,15 +132,10 @@ def _append(path: Path, rows: pa.Table) -> None:
     temporary.replace(path)
 
 
-def review_list(
-    connection: duckdb.DuckDBPyConnection,
-    pairs: pa.Table,
-    guard_log: pd.DataFrame,
-    residents: str,
-    decisions: pd.DataFrame,
-    config: MatchingConfig,
-) -> pa.Table:
-    """Pairs a clerk should look at, with any decision already taken.
+def review_view_sql(
+    config: MatchingConfig, pairs: str, residents: str, guard_log: str, decisions: str
+) -> str:
+    """SQL of the pairs a clerk should look at, with any decision already taken.
 
     The uncertain band is every scored pair below the link threshold (or above it without the
     evidence ``link_requires`` asks for) whose records ended up in different residents (a pair
@@ -150,47 +143,41 @@ def review_list(
     against a conflict are listed too.
 
     Args:
-        connection: DuckDB connection holding ``residents``.
-        pairs: Scored pairs (at or above the review threshold).
-        guard_log: The clustering's guard decisions.
-        residents: Relation of ``unique_id, resident_id`` for every record.
-        decisions: Reviewers' decisions.
         config: The matching configuration (link threshold and required evidence).
+        pairs: Relation of the scored pairs (at or above the review threshold).
+        residents: Relation of ``unique_id, resident_id`` for every record.
+        guard_log: Relation of the clustering's guard decisions.
+        decisions: Relation of reviewers' decisions.
 
     Returns:
-        One row per record pair (``REVIEW_SCHEMA``).
+        A query giving one row per record pair (the columns of ``REVIEW_SCHEMA``).
     """
-    strong = pc.greater_equal(pairs.column("match_probability"), config.thresholds.link)
-    evidence = link_evidence(pairs, config)
-    uncertain = pairs.select(["record_l", "record_r", "match_probability", "match_weight"]).filter(
-        pc.invert(pc.and_(strong, pa.array(evidence)))
-    )
-    probable = pc.greater_equal(uncertain.column("match_probability"), config.thresholds.link)
     required = " or ".join(config.link_requires)
-    reasons = pc.if_else(
-        probable, f"probable, but without agreement on {required}", "uncertain match probability"
+    return _REVIEW.format(
+        pairs=pairs,
+        residents=residents,
+        guard_log=guard_log,
+        decisions=decisions,
+        link=float(config.thresholds.link),
+        evidence=link_evidence_sql(config),
+        probable=f"probable, but without agreement on {required}",
     )
-    guarded = guard_log.assign(reason=guard_log["guard"] + ": " + guard_log["reason"])
-    columns = ["record_l", "record_r", "match_probability", "match_weight", "reason"]
-    connection.register("review_uncertain", uncertain.append_column("reason", reasons))
-    connection.register("review_guarded", _guard_table(guarded[columns]))
-    connection.register("review_decisions", _decision_table(decisions))
-    try:
-        return connection.sql(_REVIEW.format(residents=residents)).to_arrow_table().cast(REVIEW_SCHEMA)
-    finally:
-        for name in ("review_uncertain", "review_guarded", "review_decisions"):
-            connection.unregister(name)
 
 
 _REVIEW = """
 with uncertain as (
-    select u.* from review_uncertain u
-    join {residents} l on l.unique_id = u.record_l
-    join {residents} r on r.unique_id = u.record_r
-    where l.resident_id <> r.resident_id
+    select p.record_l, p.record_r, p.match_probability, p.match_weight,
+           case when p.match_probability >= {link} then '{probable}'
+                else 'uncertain match probability' end as reason
+    from {pairs} p
+    join {residents} l on l.unique_id = p.record_l
+    join {residents} r on r.unique_id = p.record_r
+    where not (p.match_probability >= {link} and {evidence}) and l.resident_id <> r.resident_id
 ),
 listed as (
-    select *, 0 as listed_first from review_guarded
+    select record_l, record_r, match_probability, match_weight, guard || ': ' || reason as reason,
+           0 as listed_first
+    from {guard_log}
     union all by name
     select *, 1 as listed_first from uncertain
 ),
@@ -202,33 +189,12 @@ first_listed as (
     ) = 1
 )
 select f.record_l, f.record_r, l.resident_id as resident_id_l, r.resident_id as resident_id_r,
-       f.match_probability, f.match_weight, f.reason, d.decision, d.decided_at
+       cast(f.match_probability as double) as match_probability,
+       cast(f.match_weight as double) as match_weight, f.reason, d.decision,
+       cast(d.decided_at as timestamp) as decided_at
 from first_listed f
-left join review_decisions d using (record_l, record_r)
+left join {decisions} d using (record_l, record_r)
 left join {residents} l on l.unique_id = f.record_l
 left join {residents} r on r.unique_id = f.record_r
 order by f.match_probability desc, f.record_l, f.record_r
 """
-
-
-def _guard_table(guarded: pd.DataFrame) -> pa.Table:
-    return pa.table(
-        {
-            "record_l": pa.array(guarded["record_l"].tolist(), pa.string()),
-            "record_r": pa.array(guarded["record_r"].tolist(), pa.string()),
-            "match_probability": pa.array(guarded["match_probability"].tolist(), pa.float64()),
-            "match_weight": pa.array(guarded["match_weight"].tolist(), pa.float64()),
-            "reason": pa.array(guarded["reason"].tolist(), pa.string()),
-        }
-    )
-
-
-def _decision_table(decisions: pd.DataFrame) -> pa.Table:
-    return pa.table(
-        {
-            "record_l": pa.array(decisions["record_l"].tolist(), pa.string()),
-            "record_r": pa.array(decisions["record_r"].tolist(), pa.string()),
-            "decision": pa.array(decisions["decision"].tolist(), pa.string()),
-            "decided_at": pa.array(decisions["decided_at"].tolist(), pa.timestamp("us")),
-        }
-    )

@@ -8,6 +8,7 @@ comparison, the level reached and its match weight, so that every link can be ex
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import duckdb
@@ -81,46 +82,76 @@ def blocked_pairs_sql(rules: tuple[str, ...], frame: str, changed: str | None = 
         changed: Relation of the changed records' frame rows (a subset of ``frame``), or None.
 
     Returns:
-        A query giving ``match_key, join_key_l, join_key_r`` with ``join_key_l < join_key_r``.
+        A query giving ``match_key, join_key_l, join_key_r`` with ``join_key_l < join_key_r``,
+        ``match_key`` being the first rule that gives the pair.
     """
+    if changed is None:
+        parts = [
+            _rule_pairs(rule, index, list(rules[:index]), frame, frame) for index, rule in enumerate(rules)
+        ]
+        return " union all ".join(parts)
+    # Changed records are few: each rule's pairs touching them are found by one join from them
+    # (two for a rule that is not symmetric), and a pair given by several rules is kept once.
     parts = []
     for index, rule in enumerate(rules):
-        preceding = list(rules[:index])
-        if changed is None:
-            parts.append(_rule_pairs(rule, index, preceding, frame, frame))
+        if _is_symmetric(rule):
+            parts.append(_touching_pairs(rule, index, changed, frame, "l.unique_id <> r.unique_id"))
         else:
-            parts.append(_rule_pairs(rule, index, preceding, changed, frame))
-            parts.append(_rule_pairs(rule, index, preceding, frame, changed))
-    return (" union " if changed is not None else " union all ").join(parts)
+            parts.append(_touching_pairs(rule, index, changed, frame, "l.unique_id < r.unique_id"))
+            parts.append(_touching_pairs(rule, index, frame, changed, "l.unique_id < r.unique_id"))
+    return f"""
+        select cast(min(match_key) as varchar) as match_key, join_key_l, join_key_r
+        from ({" union all ".join(parts)})
+        group by join_key_l, join_key_r
+        """
 
 
-def explain_pairs(
-    connection: duckdb.DuckDBPyConnection, predictions: str, config: MatchingConfig
-) -> pa.Table:
-    """Turn Splink predictions into explained pairs (labels and weights per comparison).
+def _touching_pairs(rule: str, index: int, left: str, right: str, condition: str) -> str:
+    return f"""
+        select {index} as match_key, least(l.unique_id, r.unique_id) as join_key_l,
+               greatest(l.unique_id, r.unique_id) as join_key_r
+        from {left} as l join {right} as r on ({rule})
+        where {condition}
+        """
+
+
+def _is_symmetric(rule: str) -> bool:
+    """Whether a rule holds for (a, b) exactly when it holds for (b, a): its conjuncts, with the
+    sides of each equality sorted, are the same after swapping ``l.`` and ``r.``."""
+
+    def conjuncts(text: str) -> set[str]:
+        normalized = set()
+        for part in re.split(r"\s+and\s+", text.strip(), flags=re.IGNORECASE):
+            sides = [side.strip() for side in part.split("=")]
+            normalized.add(" = ".join(sorted(sides)) if len(sides) == 2 else part.strip())
+        return normalized
+
+    swapped = re.sub(r"\b([lr])\.", lambda m: {"l": "r.", "r": "l."}[m.group(1)], rule)
+    return " or " not in rule.lower() and conjuncts(rule) == conjuncts(swapped)
+
+
+def explain_pairs(predictions: str, config: MatchingConfig) -> str:
+    """SQL turning Splink predictions into explained pairs (labels and weights per comparison).
 
     Args:
-        connection: DuckDB connection holding ``predictions`` (with intermediate columns).
-        predictions: Relation name.
+        predictions: Relation of Splink's predictions (with intermediate columns).
         config: The configuration whose comparisons produced the predictions.
 
     Returns:
-        The pairs, ordered so that ``record_l < record_r``.
+        A query of the pairs, with ``record_l < record_r``.
     """
     columns = []
     for comparison, labels in config.level_labels().items():
         cases = " ".join(f"when {gamma} then '{label}'" for gamma, label in labels.items())
         columns.append(f"case gamma_{comparison} {cases} end as {comparison}_level")
         columns.append(f"round({_weight(comparison, config)}, 3) as {comparison}_weight")
-    return connection.sql(
-        f"""
+    return f"""
         select least(unique_id_l, unique_id_r) as record_l,
                greatest(unique_id_l, unique_id_r) as record_r,
                match_probability, round(match_weight, 3) as match_weight,
                {", ".join(columns)}
         from {predictions}
         """
-    ).to_arrow_table()
 
 
 def _weight(comparison: str, config: MatchingConfig) -> str:
@@ -130,35 +161,36 @@ def _weight(comparison: str, config: MatchingConfig) -> str:
     return f"mw_{comparison} + mw_tf_adj_{comparison}" if uses_tf else f"mw_{comparison}"
 
 
-def score_pairs(
-    linker: Any, frame: str, config: MatchingConfig, changed: str | None = None
-) -> tuple[pa.Table, int]:
-    """Score the candidate pairs of the linker's records, or only those touching changed records.
-
-    Args:
-        linker: A linker holding the trained model and the whole matching frame.
-        frame: Name of the matching frame in the linker's DuckDB connection.
-        config: The matching configuration (blocking rules, review threshold).
-        changed: Name of a relation of the changed records' frame rows; None scores every pair.
-
-    Returns:
-        Explained pairs at or above the review threshold, and how many pairs were compared.
-    """
-    db_api = linker._db_api
-    connection = db_api.duckdb_con
+def block_pairs(
+    connection: duckdb.DuckDBPyConnection, config: MatchingConfig, frame: str, changed: str | None = None
+) -> int:
+    """Create the temp table ``blocked_pairs`` of candidate pairs (`blocked_pairs_sql`); return
+    how many there are."""
     run_sql(
         connection,
         "create or replace temp table blocked_pairs as "
         + blocked_pairs_sql(config.blocking_rules, frame, changed),
     )
-    compared = int(connection.sql("select count(*) from blocked_pairs").fetchall()[0][0])
+    return int(connection.sql("select count(*) from blocked_pairs").fetchall()[0][0])
+
+
+def predict_pairs(linker: Any, config: MatchingConfig, into: str) -> None:
+    """Score the linker connection's ``blocked_pairs`` and create ``into`` with the explained pairs
+    at or above the review threshold (``table pairs``, ``temp table scored_pairs``).
+
+    Args:
+        linker: A linker holding the trained model and the frame rows of the blocked pairs.
+        config: The matching configuration (review threshold, comparisons).
+        into: The table to create.
+    """
+    db_api = linker._db_api
+    connection = db_api.duckdb_con
     blocked = db_api.register("blocked_pairs", table_name="blocked_pairs_for_predict")
     linker.table_management.register_blocked_pairs_for_predict(blocked)
     predictions = linker.inference.predict(
         threshold_match_probability=config.thresholds.review, warning_mode="never"
     )
     try:
-        return explain_pairs(connection, predictions.physical_name, config), compared
+        run_sql(connection, f"create or replace {into} as {explain_pairs(predictions.physical_name, config)}")
     finally:
         predictions.drop_table_from_database_and_remove_from_cache()
-        run_sql(connection, "drop table if exists blocked_pairs")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pipelines.layout import WarehouseLayout
+from pipelines.resolve import resolution
 from pipelines.resolve.resolution import (
     OUTPUTS,
     PreviousIdentities,
@@ -78,3 +79,40 @@ def test_unchanged_rerun_gives_the_same_outputs(tmp_path: Path) -> None:
     assert again.work["reclustered_records"] == 0
     for name in OUTPUTS:
         assert again.table(name).equals(first.table(name)), name
+
+
+@pytest.mark.slow
+def test_a_failed_incremental_run_leaves_the_previous_store_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run failing half-way through its update leaves the previous run's outputs whole."""
+    by_source, _ = population(150, seed=23)
+    layout = WarehouseLayout(tmp_path)
+    write_staged(layout, by_source, "b1")
+    first = resolve_identities(layout, list(SOURCES), empty_previous(), "run1", small_config())
+    links = first.table("resident_source_link")
+    next_day(by_source)
+    write_staged(layout, by_source, "b2")
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(resolution, "golden_records", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        resolve_identities(layout, list(SOURCES), published(first), "run2", small_config())
+    assert first.table("resident_source_link").equals(links)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+@pytest.mark.slow
+def test_the_store_follows_the_published_snapshot(tmp_path: Path) -> None:
+    """When the live snapshot is not the store's last run (its publish was refused), the next run
+    resolves everything anew from what was published."""
+    by_source, _ = population(150, seed=24)
+    layout = WarehouseLayout(tmp_path)
+    write_staged(layout, by_source, "b1")
+    first = resolve(tmp_path, empty_previous(), "run1")
+    refused = resolve(tmp_path, published(first), "run2")
+    after_refusal = resolve(tmp_path, published(first), "run3")
+    assert (refused.matching_mode, after_refusal.matching_mode) == ("incremental", "full")
+    assert after_refusal.table("resident").equals(first.table("resident"))

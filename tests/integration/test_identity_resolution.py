@@ -42,7 +42,9 @@ def kept(resolution: Resolution) -> Resolution:
 def published(resolution: Resolution) -> PreviousIdentities:
     """What the next run would read back from the snapshot this resolution is published in."""
     return PreviousIdentities(
-        links=resolution.table("resident_source_link"), id_events=resolution.table("resident_id_event")
+        links=resolution.table("resident_source_link"),
+        id_events=resolution.table("resident_id_event"),
+        run_id=resolution.run_id,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 from pipelines.resolve.ids import assign_resident_ids, new_resident_id
@@ -19,13 +21,18 @@ def links(**ids: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["source_system", "source_record_id", "resident_id"])
 
 
+def issued(*ids: str) -> Callable[[list[str]], set[str]]:
+    """The lookup of ids issued before, over the given ones."""
+    return lambda candidates: set(ids).intersection(candidates)
+
+
 def resident_of(cluster_ids: pd.DataFrame) -> dict[str, str]:
     return dict(zip(cluster_ids["cluster_key"], cluster_ids["resident_id"], strict=True))
 
 
 def test_first_run_derives_ids_from_records() -> None:
     """Without history, a cluster's id derives from its smallest record reference."""
-    ids, events = assign_resident_ids(clusters(k1=["ps:1", "grid:9"]), links(), set(), "run1")
+    ids, events = assign_resident_ids(clusters(k1=["ps:1", "grid:9"]), links(), issued(), "run1")
     assert resident_of(ids) == {"k1": new_resident_id("grid:9")}
     assert events.empty
 
@@ -33,7 +40,7 @@ def test_first_run_derives_ids_from_records() -> None:
 def test_new_record_joining_a_person_keeps_the_id() -> None:
     """A record that joins an existing person does not change the person's id."""
     ids, events = assign_resident_ids(
-        clusters(k1=["ps:1", "grid:9", "civil:4"]), links(R1=["ps:1", "grid:9"]), {"R1"}, "run2"
+        clusters(k1=["ps:1", "grid:9", "civil:4"]), links(R1=["ps:1", "grid:9"]), issued("R1"), "run2"
     )
     assert resident_of(ids) == {"k1": "R1"}
     assert events.empty
@@ -44,7 +51,7 @@ def test_merge_keeps_the_larger_id_and_logs_the_other() -> None:
     ids, events = assign_resident_ids(
         clusters(k1=["ps:1", "grid:9", "civil:4"]),
         links(R1=["ps:1", "grid:9"], R2=["civil:4"]),
-        {"R1", "R2"},
+        issued("R1", "R2"),
         "run2",
     )
     assert resident_of(ids) == {"k1": "R1"}
@@ -58,7 +65,7 @@ def test_split_keeps_the_id_on_the_larger_part_and_logs_the_move() -> None:
     ids, events = assign_resident_ids(
         clusters(k1=["ps:1", "grid:9"], k2=["civil:4"]),
         links(R1=["ps:1", "grid:9", "civil:4"]),
-        {"R1"},
+        issued("R1"),
         "run2",
     )
     mapping = resident_of(ids)
@@ -72,7 +79,7 @@ def test_split_keeps_the_id_on_the_larger_part_and_logs_the_move() -> None:
 def test_retired_id_is_never_issued_again() -> None:
     """A derived id that was issued before gets a new salt instead of being reused."""
     taken = new_resident_id("civil:4")
-    ids, _ = assign_resident_ids(clusters(k2=["civil:4"]), links(), {taken}, "run3")
+    ids, _ = assign_resident_ids(clusters(k2=["civil:4"]), links(), issued(taken), "run3")
     assert resident_of(ids)["k2"] not in {taken}
     assert resident_of(ids)["k2"] == new_resident_id("civil:4", salt=1)
 
@@ -82,7 +89,7 @@ def test_unchanged_clusters_keep_ids_whatever_the_cluster_keys() -> None:
     ids, events = assign_resident_ids(
         clusters(x=["ps:1"], y=["ps:2", "grid:2"]),
         links(R1=["ps:1"], R2=["ps:2", "grid:2"]),
-        {"R1", "R2"},
+        issued("R1", "R2"),
         "run2",
     )
     assert resident_of(ids) == {"x": "R1", "y": "R2"}
