@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import resource
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +37,7 @@ from pipelines.resolve.config import MatchingConfig, matching_config
 from pipelines.resolve.events import explain_events, gather_evidence
 from pipelines.resolve.features import (
     FRAME_TABLE,
-    INPUT_HASH,
-    RECORD_REF,
+    INPUT_COLUMNS,
     MatchingFrame,
     build_matching_frame,
     frame_definition,
@@ -216,9 +215,13 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-# The staged fields a golden record and conflicts read: their hash tells which residents to build
-# again.
-_CONTENT_HASH = f"hash({', '.join(name for name in staged_schema().names if name != 'batch_id')})"
+def _hash_sql(columns: Iterable[str], alias: str) -> str:
+    return f"hash({', '.join(f'{alias}.{name}' for name in columns)})"
+
+
+# The staged fields a golden record and conflicts read (all but the batch): their hash tells which
+# residents to build again. The matching inputs' hash tells which frame rows to derive again.
+_CONTENT_COLUMNS = tuple(name for name in staged_schema().names if name != "batch_id")
 
 
 @dataclass
@@ -264,9 +267,10 @@ class _Run:
             connection,
             f"""
             create or replace temp table current_records as
-            select {RECORD_REF} as unique_id, source_system, source_record_id, batch_id,
-                   {INPUT_HASH} as input_hash, {_CONTENT_HASH} as content_hash
-            from records
+            select {record_ref("r")} as unique_id, r.source_system, r.source_record_id, r.batch_id,
+                   r.record_hash, {_hash_sql(INPUT_COLUMNS, "r")} as input_hash,
+                   {_hash_sql(_CONTENT_COLUMNS, "r")} as content_hash
+            from records r
             """,
         )
 
@@ -334,7 +338,8 @@ class _Run:
             except _StartAnew:
                 connection.execute("rollback")
                 return None
-            connection.execute("commit")
+            with self.step("commit"):
+                connection.execute("commit")
         self.work = {
             "records": frame.num_rows,
             "derived_frame_rows": frame.derived,
@@ -350,16 +355,15 @@ class _Run:
     ) -> tuple[int, MatchingFrame]:
         """The steps of `update`; return the pairs compared and the frame."""
         with self.step("frame", connection):
-            self._scan_current(connection)
             self._record_changes(connection)
             touched = connection.sql(
-                "select count(*) filter (where inputs_changed or removed) from record_changes"
+                "select (select count(*) from rederived) + (select count(*) from removed)"
             ).fetchall()[0][0]
-            records = connection.sql("select count(*) from current_records").fetchall()[0][0]
+            records = connection.sql("select count(*) from record_state").fetchall()[0][0]
             if touched > MAX_INCREMENTAL_SHARE * max(records, 1):
                 raise _StartAnew
             frame = update_matching_frame(
-                connection, "records", "rederived", "removed", self.config.max_block_key_frequency
+                connection, "changed_rows", "rederived", "removed", self.config.max_block_key_frequency
             )
         if fitting_model(connection, frame, model, self.config) is None:
             raise _StartAnew
@@ -403,31 +407,47 @@ class _Run:
 
     @staticmethod
     def _record_changes(connection: duckdb.DuckDBPyConnection) -> None:
-        """Temp tables of what changed since the previous run: ``record_changes`` (per record new,
-        removed, matching inputs changed, content or batch changed), ``rederived`` (new records and
-        those with changed matching inputs) and ``removed``."""
+        """Temp tables of what changed since the previous run, from one scan of the staged records:
+        ``changed_rows`` (every staged column, the hashes and the previous hashes and batch of the
+        records new or delivered again since, and the references of removed ones), ``rederived``
+        (records whose matching inputs are new or changed) and ``removed``.
+
+        A staged row changes only when its source delivers the record again (a new batch), so only
+        such rows are hashed and compared."""
         run_sql(
             connection,
-            """
-            create or replace temp table record_changes as
-            select coalesce(c.unique_id, s.unique_id) as unique_id,
-                   s.unique_id is null as is_new, c.unique_id is null as removed,
-                   c.unique_id is not null and c.input_hash is distinct from s.input_hash as inputs_changed,
-                   c.unique_id is not null and (c.content_hash is distinct from s.content_hash
-                                                or c.batch_id is distinct from s.batch_id) as restaged
-            from current_records c full join record_state s using (unique_id)
-            where c.unique_id is null or s.unique_id is null or c.input_hash <> s.input_hash
-               or c.content_hash <> s.content_hash or c.batch_id is distinct from s.batch_id
+            f"""
+            create or replace temp table delivered as
+            select s.unique_id as previous, {record_ref("r")} as unique_id,
+                   s.input_hash as previous_input_hash, s.content_hash as previous_content_hash
+            from (select source_system, source_record_id, batch_id, record_hash from records) r
+            full join (select unique_id, batch_id, record_hash, input_hash, content_hash from record_state) s
+                on s.unique_id = {record_ref("r")}
+            where s.unique_id is null or r.source_system is null
+               or r.batch_id is distinct from s.batch_id or r.record_hash is distinct from s.record_hash
             """,
         )
         run_sql(
             connection,
-            "create or replace temp table rederived as "
-            "select unique_id from record_changes where inputs_changed",
+            f"""
+            create or replace temp table changed_rows as
+            select r.*, {record_ref("r")} as unique_id,
+                   {_hash_sql(INPUT_COLUMNS, "r")} as input_hash,
+                   {_hash_sql(_CONTENT_COLUMNS, "r")} as content_hash, false as removed,
+                   d.previous_input_hash, d.previous_content_hash
+            from records r join delivered d on d.unique_id = {record_ref("r")}
+            union all by name
+            select previous as unique_id, true as removed from delivered where unique_id is null
+            """,
         )
         run_sql(
             connection,
-            "create or replace temp table removed as select unique_id from record_changes where removed",
+            "create or replace temp table rederived as select unique_id from changed_rows "
+            "where not removed and input_hash is distinct from previous_input_hash",
+        )
+        run_sql(
+            connection,
+            "create or replace temp table removed as select unique_id from changed_rows where removed",
         )
 
     def _affected_records(self, connection: duckdb.DuckDBPyConnection, frame: MatchingFrame) -> None:
@@ -437,7 +457,8 @@ class _Run:
         of their exclusive document numbers, and records whose reviewer decision changed.
         ``seeded_components``: the previous components holding a seed; ``previous_members``: their
         previous record states; ``affected``: the current records among them, new records and
-        current seeds (each is clustered again with all of its previous component).
+        current seeds (each is clustered again with all of its previous component);
+        ``current_records``: reference, batch and hashes of the affected and changed records.
         """
         connection.register("decisions_now", _decision_table(self.decisions))
         exclusive = _exclusive_sql(self.config)
@@ -478,11 +499,22 @@ class _Run:
         )
         run_sql(
             connection,
-            """
+            f"""
             create or replace temp table affected as
             select unique_id from previous_members anti join removed using (unique_id)
-            union select unique_id from record_changes where is_new
-            union select unique_id from current_records semi join seeds using (unique_id)
+            union select unique_id from changed_rows where previous_input_hash is null and not removed
+            union select unique_id from seeds semi join {FRAME_TABLE} using (unique_id)
+            """,
+        )
+        run_sql(
+            connection,
+            """
+            create or replace temp table current_records as
+            select unique_id, source_system, source_record_id, batch_id, record_hash, input_hash, content_hash
+            from changed_rows where not removed
+            union all
+            select unique_id, source_system, source_record_id, batch_id, record_hash, input_hash, content_hash
+            from record_state semi join affected using (unique_id) anti join changed_rows using (unique_id)
             """,
         )
         changed = connection.sql(f"select count(*) from {frame.changed}").fetchall()[0][0]
@@ -535,30 +567,26 @@ class _Run:
 
     @staticmethod
     def _update_record_state(connection: duckdb.DuckDBPyConnection) -> None:
-        """Replace the record states of the reclustered records, and the content hash and batch of
-        records that changed in a way matching does not see; drop removed records."""
+        """Replace the record states of the reclustered records, and of records delivered again
+        that keep their cluster (``restaged``: new hashes and batch); drop removed records."""
         run_sql(
             connection,
             """
             create or replace temp table restaged as
-            select s.unique_id, s.component_key, s.cluster_key, s.match_rule, s.match_score, s.resident_id
-            from record_state s join record_changes c using (unique_id)
+            select s.unique_id, s.component_key, s.cluster_key, s.match_rule, s.match_score, s.resident_id,
+                   c.content_hash is distinct from s.content_hash as content_changed
+            from record_state s join changed_rows c using (unique_id)
             anti join affected a using (unique_id)
-            where c.restaged
+            where not c.removed
             """,
         )
         run_sql(
             connection,
             """
-            create or replace temp table replaced_states as
-            select unique_id, resident_id from previous_members
-            union all
-            select unique_id, resident_id from restaged
+            delete from record_state where unique_id in (
+                select unique_id from previous_members union all select unique_id from restaged
+            )
             """,
-        )
-        run_sql(
-            connection,
-            "delete from record_state where unique_id in (select unique_id from replaced_states)",
         )
         run_sql(
             connection,
@@ -569,7 +597,8 @@ class _Run:
             """
             insert into record_state by name
             select c.unique_id, c.source_system, c.source_record_id, c.batch_id, r.component_key,
-                   r.cluster_key, r.match_rule, r.match_score, c.input_hash, c.content_hash, r.resident_id
+                   r.cluster_key, r.match_rule, r.match_score, c.record_hash, c.input_hash, c.content_hash,
+                   r.resident_id
             from restaged r join current_records c using (unique_id)
             """,
         )
@@ -580,7 +609,8 @@ class _Run:
             connection,
             """
             create or replace temp table touched_residents as
-            select resident_id from replaced_states
+            select resident_id from previous_members
+            union select resident_id from restaged where content_changed
             union select i.resident_id from assignments a join cluster_ids i using (cluster_key)
             """,
         )
@@ -692,8 +722,8 @@ class _Run:
 
 _RECORD_STATE = """
 select c.unique_id, c.source_system, c.source_record_id, c.batch_id, a.component_key, a.cluster_key,
-       a.match_rule, cast(a.match_score as double) as match_score, c.input_hash, c.content_hash,
-       i.resident_id
+       a.match_rule, cast(a.match_score as double) as match_score, c.record_hash, c.input_hash,
+       c.content_hash, i.resident_id
 from {assigned} a join current_records c using (unique_id) join cluster_ids i using (cluster_key)
 """
 
@@ -722,21 +752,17 @@ def _issued_among(previous: PreviousIdentities) -> Callable[[list[str]], set[str
 def _issued_in_store(connection: duckdb.DuckDBPyConnection) -> Callable[[list[str]], set[str]]:
     """Which of some ids the store's residents and events have issued (looked up in the store,
     before this run changes it)."""
-    run_sql(
-        connection,
-        """
-        create or replace temp table issued_ids as
-        select resident_id from record_state
-        union select resident_id from resident_id_event
-        union select related_resident_id from resident_id_event where related_resident_id is not null
-        """,
-    )
 
     def issued(ids: list[str]) -> set[str]:
         connection.register("candidate_ids", pa.table({"resident_id": pa.array(ids, pa.string())}))
         try:
             rows = connection.sql(
-                "select resident_id from issued_ids semi join candidate_ids using (resident_id)"
+                """
+                select resident_id from record_state semi join candidate_ids using (resident_id)
+                union select resident_id from resident_id_event semi join candidate_ids using (resident_id)
+                union select related_resident_id from resident_id_event
+                where related_resident_id in (select resident_id from candidate_ids)
+                """
             )
             return {row[0] for row in rows.fetchall()}
         finally:
