@@ -95,10 +95,13 @@ def next_day_update(folder: Path, fraction: float) -> float:
     return seconds
 
 
-def score(warehouse: Path, truth: Path) -> dict[str, object]:
-    """Crosswalk quality against the demo's ground truth."""
+def score(warehouse: Path, truth: Path, before_snapshot: str | None = None) -> dict[str, object]:
+    """Crosswalk quality against the demo's ground truth (and id stability since a snapshot)."""
     arguments = [PYTHON, "-m", "pipelines.cli", "evaluate", "--warehouse", str(warehouse)]
-    _, _, output = run_child(arguments + ["--truth", str(truth)], dict(os.environ))
+    arguments += ["--truth", str(truth)]
+    if before_snapshot:
+        arguments += ["--before-snapshot", before_snapshot]
+    _, _, output = run_child(arguments, dict(os.environ))
     return dict(json.loads(output))
 
 
@@ -126,7 +129,7 @@ def benchmark(residents: int, root: Path) -> None:
     print(f"  generate demo systems: {seconds:.1f}s, peak RSS {peak:.0f} MiB (not part of the flow)")
     full_seconds, peak, summary = run_flow(warehouse, environ)
     report_run("full run", full_seconds, peak, summary)
-    full_linkage = linkage_seconds(summary)
+    full_linkage, full_snapshot = linkage_seconds(summary), str(summary["snapshot_id"])
     print(f"      quality vs truth: {score(warehouse, folder / 'truth.parquet')}")
     seconds, peak, summary = run_flow(warehouse, environ)
     report_run("rerun, no change", seconds, peak, summary)
@@ -134,8 +137,9 @@ def benchmark(residents: int, root: Path) -> None:
     seconds, peak, summary = run_flow(warehouse, environ)
     report_run("next-day run after a 3% change", seconds, peak, summary)
     print(f"      next-day run took {seconds / full_seconds:.0%} of the full run")
-    print(f"      next-day linkage took {linkage_seconds(summary) / full_linkage:.0%} of the full run's")
-    print(f"      quality vs truth: {score(warehouse, folder / 'truth.parquet')}")
+    print(f"      next-day linkage took {linkage_seconds(summary) / full_linkage:.1%} of the full run's")
+    quality = score(warehouse, folder / "truth.parquet", full_snapshot)
+    print(f"      quality vs truth, id stability since the full run: {quality}")
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import resource
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,11 +32,19 @@ import pyarrow.parquet as pq
 
 from pipelines.canonical import staged_schema
 from pipelines.layout import WarehouseLayout, scratch_directory, staging_directory
+from pipelines.resolve.changes import (
+    CONTENT_COLUMNS,
+    RECORD_STATE_SQL,
+    find_affected,
+    find_changes,
+    hash_sql,
+    issued_in_store,
+    update_record_states,
+)
 from pipelines.resolve.clustering import GUARD_COLUMNS, Clustering, cluster_records, exclusive_tokens
 from pipelines.resolve.config import MatchingConfig, matching_config
 from pipelines.resolve.events import explain_events, gather_evidence
 from pipelines.resolve.features import (
-    FRAME_TABLE,
     INPUT_COLUMNS,
     MatchingFrame,
     build_matching_frame,
@@ -50,7 +58,6 @@ from pipelines.resolve.golden import golden_records, survivorship
 from pipelines.resolve.ids import ID_EVENT_COLUMNS, assign_resident_ids, settled_clusters
 from pipelines.resolve.matching import (
     PAIRS_TABLE,
-    SCORED_TABLE,
     fitting_model,
     score_changed_pairs,
     score_every_pair,
@@ -215,15 +222,6 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _hash_sql(columns: Iterable[str], alias: str) -> str:
-    return f"hash({', '.join(f'{alias}.{name}' for name in columns)})"
-
-
-# The staged fields a golden record and conflicts read (all but the batch): their hash tells which
-# residents to build again. The matching inputs' hash tells which frame rows to derive again.
-_CONTENT_COLUMNS = tuple(name for name in staged_schema().names if name != "batch_id")
-
-
 @dataclass
 class _Run:
     """One resolution run: its inputs, and the steps in order (over every record, or in place over
@@ -268,8 +266,8 @@ class _Run:
             f"""
             create or replace temp table current_records as
             select {record_ref("r")} as unique_id, r.source_system, r.source_record_id, r.batch_id,
-                   r.record_hash, {_hash_sql(INPUT_COLUMNS, "r")} as input_hash,
-                   {_hash_sql(_CONTENT_COLUMNS, "r")} as content_hash
+                   r.record_hash, {hash_sql(INPUT_COLUMNS, "r")} as input_hash,
+                   {hash_sql(CONTENT_COLUMNS, "r")} as content_hash
             from records r
             """,
         )
@@ -301,7 +299,7 @@ class _Run:
                 events = self._name_clusters(connection, issued)
                 run_sql(
                     connection,
-                    f"create table record_state as {_RECORD_STATE.format(assigned='assignments')}",
+                    f"create table record_state as {RECORD_STATE_SQL.format(assigned='assignments')}",
                 )
             with self.step("golden", connection):
                 resident, conflicts = self._golden(connection, "records", "record_state")
@@ -355,7 +353,7 @@ class _Run:
     ) -> tuple[int, MatchingFrame]:
         """The steps of `update`; return the pairs compared and the frame."""
         with self.step("frame", connection):
-            self._record_changes(connection)
+            find_changes(connection)
             touched = connection.sql(
                 "select (select count(*) from rederived) + (select count(*) from removed)"
             ).fetchall()[0][0]
@@ -370,7 +368,10 @@ class _Run:
         with self.step("match", connection):
             compared = score_changed_pairs(connection, frame, model, self.config)
         with self.step("cluster", connection):
-            self._affected_records(connection, frame)
+            changed, reclustered = find_affected(
+                connection, frame, _decision_table(self.decisions), self.config
+            )
+            self.work |= {"changed_records": changed, "reclustered_records": reclustered}
             pairs = connection.sql(
                 f"""
                 from {PAIRS_TABLE}
@@ -393,8 +394,8 @@ class _Run:
                 "create temp table prior_links as "
                 "select source_system, source_record_id, resident_id from previous_members",
             )
-            events = self._name_clusters(connection, _issued_in_store(connection))
-            self._update_record_state(connection)
+            events = self._name_clusters(connection, issued_in_store(connection))
+            update_record_states(connection)
         with self.step("golden", connection):
             self._update_golden(connection)
         with self.step("explain", connection):
@@ -404,122 +405,6 @@ class _Run:
             connection.unregister("new_events")
             self._finish(connection, model.model_id)
         return compared, frame
-
-    @staticmethod
-    def _record_changes(connection: duckdb.DuckDBPyConnection) -> None:
-        """Temp tables of what changed since the previous run, from one scan of the staged records:
-        ``changed_rows`` (every staged column, the hashes and the previous hashes and batch of the
-        records new or delivered again since, and the references of removed ones), ``rederived``
-        (records whose matching inputs are new or changed) and ``removed``.
-
-        A staged row changes only when its source delivers the record again (a new batch), so only
-        such rows are hashed and compared."""
-        run_sql(
-            connection,
-            f"""
-            create or replace temp table delivered as
-            select s.unique_id as previous, {record_ref("r")} as unique_id,
-                   s.input_hash as previous_input_hash, s.content_hash as previous_content_hash
-            from (select source_system, source_record_id, batch_id, record_hash from records) r
-            full join (select unique_id, batch_id, record_hash, input_hash, content_hash from record_state) s
-                on s.unique_id = {record_ref("r")}
-            where s.unique_id is null or r.source_system is null
-               or r.batch_id is distinct from s.batch_id or r.record_hash is distinct from s.record_hash
-            """,
-        )
-        run_sql(
-            connection,
-            f"""
-            create or replace temp table changed_rows as
-            select r.*, {record_ref("r")} as unique_id,
-                   {_hash_sql(INPUT_COLUMNS, "r")} as input_hash,
-                   {_hash_sql(_CONTENT_COLUMNS, "r")} as content_hash, false as removed,
-                   d.previous_input_hash, d.previous_content_hash
-            from records r join delivered d on d.unique_id = {record_ref("r")}
-            union all by name
-            select previous as unique_id, true as removed from delivered where unique_id is null
-            """,
-        )
-        run_sql(
-            connection,
-            "create or replace temp table rederived as select unique_id from changed_rows "
-            "where not removed and input_hash is distinct from previous_input_hash",
-        )
-        run_sql(
-            connection,
-            "create or replace temp table removed as select unique_id from changed_rows where removed",
-        )
-
-    def _affected_records(self, connection: duckdb.DuckDBPyConnection, frame: MatchingFrame) -> None:
-        """Temp tables of the records whose links may have changed.
-
-        ``seeds``: changed or removed records, the other end of their newly scored pairs, holders
-        of their exclusive document numbers, and records whose reviewer decision changed.
-        ``seeded_components``: the previous components holding a seed; ``previous_members``: their
-        previous record states; ``affected``: the current records among them, new records and
-        current seeds (each is clustered again with all of its previous component);
-        ``current_records``: reference, batch and hashes of the affected and changed records.
-        """
-        connection.register("decisions_now", _decision_table(self.decisions))
-        exclusive = _exclusive_sql(self.config)
-        run_sql(
-            connection,
-            f"""
-            create or replace temp table seeds as
-            with changed_numbers as (
-                select id_type || ':' || id_key as token from {frame.changed} where {exclusive}
-            ),
-            changed_decisions as (
-                (select record_l, record_r, decision from decisions_now
-                 except select record_l, record_r, decision from decisions)
-                union all
-                (select record_l, record_r, decision from decisions
-                 except select record_l, record_r, decision from decisions_now)
-            )
-            select unique_id from {frame.changed}
-            union select unique_id from {frame.removed}
-            union select record_l from {SCORED_TABLE}
-            union select record_r from {SCORED_TABLE}
-            union select unique_id from {FRAME_TABLE}
-                  where {exclusive} and id_type || ':' || id_key in (select token from changed_numbers)
-            union select record_l from changed_decisions
-            union select record_r from changed_decisions
-            """,
-        )
-        connection.unregister("decisions_now")
-        run_sql(
-            connection,
-            "create or replace temp table seeded_components as "
-            "select distinct component_key from record_state semi join seeds using (unique_id)",
-        )
-        run_sql(
-            connection,
-            "create or replace temp table previous_members as "
-            "select * from record_state semi join seeded_components using (component_key)",
-        )
-        run_sql(
-            connection,
-            f"""
-            create or replace temp table affected as
-            select unique_id from previous_members anti join removed using (unique_id)
-            union select unique_id from changed_rows where previous_input_hash is null and not removed
-            union select unique_id from seeds semi join {FRAME_TABLE} using (unique_id)
-            """,
-        )
-        run_sql(
-            connection,
-            """
-            create or replace temp table current_records as
-            select unique_id, source_system, source_record_id, batch_id, record_hash, input_hash, content_hash
-            from changed_rows where not removed
-            union all
-            select unique_id, source_system, source_record_id, batch_id, record_hash, input_hash, content_hash
-            from record_state semi join affected using (unique_id) anti join changed_rows using (unique_id)
-            """,
-        )
-        changed = connection.sql(f"select count(*) from {frame.changed}").fetchall()[0][0]
-        affected = connection.sql("select count(*) from affected").fetchall()[0][0]
-        self.work["changed_records"], self.work["reclustered_records"] = int(changed), int(affected)
 
     @staticmethod
     def _keep_assignments(connection: duckdb.DuckDBPyConnection, clustering: Clustering) -> None:
@@ -564,44 +449,6 @@ class _Run:
         run_sql(connection, "create or replace temp table cluster_ids as from named_clusters")
         connection.unregister("named_clusters")
         return pa.Table.from_pandas(events, schema=event_schema(), preserve_index=False)
-
-    @staticmethod
-    def _update_record_state(connection: duckdb.DuckDBPyConnection) -> None:
-        """Replace the record states of the reclustered records, and of records delivered again
-        that keep their cluster (``restaged``: new hashes and batch); drop removed records."""
-        run_sql(
-            connection,
-            """
-            create or replace temp table restaged as
-            select s.unique_id, s.component_key, s.cluster_key, s.match_rule, s.match_score, s.resident_id,
-                   c.content_hash is distinct from s.content_hash as content_changed
-            from record_state s join changed_rows c using (unique_id)
-            anti join affected a using (unique_id)
-            where not c.removed
-            """,
-        )
-        run_sql(
-            connection,
-            """
-            delete from record_state where unique_id in (
-                select unique_id from previous_members union all select unique_id from restaged
-            )
-            """,
-        )
-        run_sql(
-            connection,
-            f"insert into record_state by name {_RECORD_STATE.format(assigned='assignments')}",
-        )
-        run_sql(
-            connection,
-            """
-            insert into record_state by name
-            select c.unique_id, c.source_system, c.source_record_id, c.batch_id, r.component_key,
-                   r.cluster_key, r.match_rule, r.match_score, c.record_hash, c.input_hash, c.content_hash,
-                   r.resident_id
-            from restaged r join current_records c using (unique_id)
-            """,
-        )
 
     def _update_golden(self, connection: duckdb.DuckDBPyConnection) -> None:
         """Build again the golden rows and conflicts of residents whose records changed."""
@@ -720,24 +567,10 @@ class _Run:
         run_sql(connection, f"create or replace view match_review as {review}")
 
 
-_RECORD_STATE = """
-select c.unique_id, c.source_system, c.source_record_id, c.batch_id, a.component_key, a.cluster_key,
-       a.match_rule, cast(a.match_score as double) as match_score, c.record_hash, c.input_hash,
-       c.content_hash, i.resident_id
-from {assigned} a join current_records c using (unique_id) join cluster_ids i using (cluster_key)
-"""
-
-
 def _create(connection: duckdb.DuckDBPyConnection, name: str, rows: pa.Table) -> None:
     connection.register("incoming_rows", rows)
     run_sql(connection, f"create or replace table {name} as from incoming_rows")
     connection.unregister("incoming_rows")
-
-
-def _exclusive_sql(config: MatchingConfig) -> str:
-    """SQL: the frame row holds a valid number of an exclusive document type."""
-    types = ", ".join("'" + t.replace("'", "''") + "'" for t in config.exclusive_id_types) or "null"
-    return f"coalesce(id_is_valid, false) and id_type in ({types})"
 
 
 def _issued_among(previous: PreviousIdentities) -> Callable[[list[str]], set[str]]:
@@ -747,28 +580,6 @@ def _issued_among(previous: PreviousIdentities) -> Callable[[list[str]], set[str
     for column in ("resident_id", "related_resident_id"):
         issued |= {i for i in pc.unique(events.column(column)).to_pylist() if i}
     return lambda ids: issued.intersection(ids)
-
-
-def _issued_in_store(connection: duckdb.DuckDBPyConnection) -> Callable[[list[str]], set[str]]:
-    """Which of some ids the store's residents and events have issued (looked up in the store,
-    before this run changes it)."""
-
-    def issued(ids: list[str]) -> set[str]:
-        connection.register("candidate_ids", pa.table({"resident_id": pa.array(ids, pa.string())}))
-        try:
-            rows = connection.sql(
-                """
-                select resident_id from record_state semi join candidate_ids using (resident_id)
-                union select resident_id from resident_id_event semi join candidate_ids using (resident_id)
-                union select related_resident_id from resident_id_event
-                where related_resident_id in (select resident_id from candidate_ids)
-                """
-            )
-            return {row[0] for row in rows.fetchall()}
-        finally:
-            connection.unregister("candidate_ids")
-
-    return issued
 
 
 def _decision_table(decisions: pd.DataFrame) -> pa.Table:
