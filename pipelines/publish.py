@@ -58,10 +58,10 @@ class StoredTable:
             return connection.table(self.table).columns
 
 
-# A table handed to validation and publish: in memory, Parquet files, or in a DuckDB database.
 TableData: TypeAlias = pa.Table | tuple[Path, ...] | StoredTable
-"""A base table handed to validation and publish: built in memory (small tables) or its Parquet
-files on disk (staged states, resolution outputs), which are read a few columns or rows at a time."""
+"""A base table handed to validation and publish: built in memory (small tables), its Parquet files
+on disk (staged states) or a table of a DuckDB database (the identity store's outputs); those on
+disk are read a few columns or rows at a time."""
 
 
 class SnapshotNotFound(FileNotFoundError):
