@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -89,6 +90,14 @@ def read_state(layout: WarehouseLayout, source: str) -> StagedState:
         pq.read_table(folder / QUARANTINE, schema=QUARANTINE_SCHEMA),
         pq.read_table(folder / FINDINGS, schema=FINDING_SCHEMA),
     )
+
+
+def staged_lineage(layout: WarehouseLayout, source: str) -> str | None:
+    """The lineage of a source's staged state: kept while batches are applied on top of it, new
+    when the state is built again from nothing (so rows of batches applied before may differ, for
+    example standardized by newer code). None before the first batch."""
+    pointer = read_json(layout.staged(source) / "CURRENT")
+    return None if pointer is None else pointer.get("lineage")
 
 
 def applied_batches(layout: WarehouseLayout, source: str) -> list[str]:
@@ -227,10 +236,14 @@ def count_changes(before: pa.Table, after: pa.Table, mode: str) -> dict[str, int
     return {"inserted": inserted, "updated": updated, "deleted": deleted}
 
 
+# Rows of a newly applied batch come last in each file; row groups this size let a reader of one
+# batch skip the rest by their statistics.
+ROW_GROUP_ROWS = 65_536
+
+
 def _write_state(folder: Path, state: StagedState) -> None:
-    pq.write_table(state.records, folder / RECORDS, compression="zstd")
-    pq.write_table(state.quarantine, folder / QUARANTINE, compression="zstd")
-    pq.write_table(state.findings, folder / FINDINGS, compression="zstd")
+    for table, name in ((state.records, RECORDS), (state.quarantine, QUARANTINE), (state.findings, FINDINGS)):
+        pq.write_table(table, folder / name, compression="zstd", row_group_size=ROW_GROUP_ROWS)
 
 
 def stage_source(
@@ -252,6 +265,7 @@ def stage_source(
     applied = applied_batches(layout, source)
     pending = [b for b in landed_batches(layout, source) if b.batch_id not in applied]
     state = read_state(layout, source)
+    lineage = (staged_lineage(layout, source) if applied else None) or uuid.uuid4().hex
     changes = {"inserted": 0, "updated": 0, "deleted": 0}
     for manifest in pending:
         if on_batch is not None:
@@ -262,7 +276,7 @@ def stage_source(
             changes[key] += count
         state = new_state
         applied.append(manifest.batch_id)
-        _commit_state(layout, source, manifest, state, applied)
+        _commit_state(layout, source, manifest, state, applied, lineage)
     batch_id = applied[-1] if applied else ""
     return StageResult(
         source_system=source,
@@ -281,12 +295,16 @@ def _commit_state(
     manifest: BatchManifest,
     state: StagedState,
     applied: list[str],
+    lineage: str,
 ) -> None:
     """Write the state folder for a batch, then move the source's CURRENT pointer to it."""
     with staging_directory(layout.staged(source) / manifest.batch_id) as folder:
         _write_state(folder, state)
-        write_json_atomically(folder / STATE, {"batch": asdict(manifest), "applied": applied})
+        write_json_atomically(
+            folder / STATE, {"batch": asdict(manifest), "applied": applied, "lineage": lineage}
+        )
     write_json_atomically(
-        layout.staged(source) / "CURRENT", {"batch_id": manifest.batch_id, "applied": applied}
+        layout.staged(source) / "CURRENT",
+        {"batch_id": manifest.batch_id, "applied": applied, "lineage": lineage},
     )
     log.info("source %s: staged batch %s", source, manifest.batch_id)

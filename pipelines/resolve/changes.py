@@ -16,7 +16,14 @@ import pyarrow as pa
 
 from pipelines.canonical import staged_schema
 from pipelines.resolve.config import MatchingConfig
-from pipelines.resolve.features import FRAME_TABLE, INPUT_COLUMNS, MatchingFrame, record_ref, run_sql
+from pipelines.resolve.features import (
+    FRAME_TABLE,
+    INPUT_COLUMNS,
+    MatchingFrame,
+    record_ref,
+    run_sql,
+    sql_text,
+)
 from pipelines.resolve.matching import SCORED_TABLE
 
 
@@ -45,7 +52,9 @@ def find_changes(connection: duckdb.DuckDBPyConnection) -> None:
     and ``removed``.
 
     A staged row changes only when its source delivers the record again (a new batch or record
-    hash), so a join on those narrow columns finds them, and only they are read whole and hashed."""
+    hash), so a join on those narrow columns finds them, and only they are read whole and hashed.
+    A source staged anew from nothing (its rows may have been standardized differently) has a new
+    lineage, which makes the next run resolve everything anew."""
     run_sql(
         connection,
         f"""
@@ -59,19 +68,22 @@ def find_changes(connection: duckdb.DuckDBPyConnection) -> None:
            or r.batch_id is distinct from s.batch_id or r.record_hash is distinct from s.record_hash
         """,
     )
-    run_sql(
-        connection,
-        f"""
-        create or replace temp table changed_rows as
-        select r.*, {record_ref("r")} as unique_id,
-               {hash_sql(INPUT_COLUMNS, "r")} as input_hash,
-               {hash_sql(CONTENT_COLUMNS, "r")} as content_hash, false as removed,
-               d.previous_input_hash, d.previous_content_hash
-        from records r join delivered d on d.unique_id = {record_ref("r")}
-        union all by name
-        select previous as unique_id, true as removed from delivered where unique_id is null
-        """,
-    )
+    new_batches = [
+        row[0]
+        for row in connection.sql(
+            "select distinct batch_id from records except select distinct batch_id from record_state"
+        ).fetchall()
+    ]
+    # Delivered rows come in batches applied since (the store's rules include each source's staged
+    # lineage), which a batch filter finds reading only their row groups; should a row lie
+    # elsewhere, every row is read.
+    _read_delivered_rows(connection, _in_list("r.batch_id", new_batches))
+    delivered = connection.sql(
+        "select (select count(*) from delivered where unique_id is not null), "
+        "(select count(*) from changed_rows where not removed)"
+    ).fetchall()[0]
+    if delivered[0] != delivered[1]:
+        _read_delivered_rows(connection, "true")
     run_sql(
         connection,
         "create or replace temp table rederived as select unique_id from changed_rows "
@@ -195,9 +207,34 @@ def update_record_states(connection: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _read_delivered_rows(connection: duckdb.DuckDBPyConnection, among: str) -> None:
+    """``changed_rows`` from the staged rows matching ``among`` (SQL on ``r.``) and ``delivered``."""
+    run_sql(
+        connection,
+        f"""
+        create or replace temp table changed_rows as
+        select r.*, {record_ref("r")} as unique_id,
+               {hash_sql(INPUT_COLUMNS, "r")} as input_hash,
+               {hash_sql(CONTENT_COLUMNS, "r")} as content_hash, false as removed,
+               d.previous_input_hash, d.previous_content_hash
+        from records r join delivered d on d.unique_id = {record_ref("r")}
+        where {among}
+        union all by name
+        select previous as unique_id, true as removed from delivered where unique_id is null
+        """,
+    )
+
+
+def _in_list(column: str, values: list[str]) -> str:
+    """SQL: ``column`` is one of ``values`` (false for none)."""
+    if not values:
+        return "false"
+    return f"{column} in ({', '.join(sql_text(value) for value in values)})"
+
+
 def exclusive_sql(config: MatchingConfig) -> str:
     """SQL: the frame row holds a valid number of an exclusive document type."""
-    types = ", ".join("'" + t.replace("'", "''") + "'" for t in config.exclusive_id_types) or "null"
+    types = ", ".join(sql_text(t) for t in config.exclusive_id_types) or "null"
     return f"coalesce(id_is_valid, false) and id_type in ({types})"
 
 

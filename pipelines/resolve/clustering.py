@@ -25,6 +25,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from pipelines.resolve.config import MatchingConfig
+from pipelines.resolve.features import sql_text
 
 # Lower sorts first: the order in which a contradictory component is rebuilt.
 RULE_PRIORITY = {"reviewer_same": 0, "same_id_number": 1, "probabilistic": 2}
@@ -110,14 +111,10 @@ def link_evidence_sql(config: MatchingConfig, alias: str = "p") -> str:
     if not config.link_requires:
         return "true"
     found = [
-        f"coalesce({alias}.{comparison}_level in ({', '.join(_quoted(level) for level in levels)}), false)"
+        f"coalesce({alias}.{comparison}_level in ({', '.join(sql_text(level) for level in levels)}), false)"
         for comparison, levels in config.link_requires.items()
     ]
     return "(" + " or ".join(found) + ")"
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _positions(uids: pa.Array, values: pa.ChunkedArray | pa.Array) -> np.ndarray:

@@ -28,6 +28,11 @@ def run_sql(connection: duckdb.DuckDBPyConnection, sql: str, params: object = No
     connection.execute(sql, params).fetchall()
 
 
+def sql_text(text: str) -> str:
+    """A SQL string literal of ``text``."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def record_ref(alias: str) -> str:
     """``RECORD_REF`` on the columns of a table alias."""
     return f"{alias}.source_system || ':' || {alias}.source_record_id"

@@ -52,6 +52,7 @@ from pipelines.resolve.features import (
     frame_keys,
     record_ref,
     run_sql,
+    sql_text,
     update_matching_frame,
 )
 from pipelines.resolve.golden import golden_records, survivorship
@@ -75,7 +76,7 @@ from pipelines.resolve.store import (
     store_file,
     write_meta,
 )
-from pipelines.stage import RECORDS, current_state_dir
+from pipelines.stage import RECORDS, current_state_dir, staged_lineage
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ def register_staged_records(
     if not files:
         connection.register("records", staged_schema().empty_table())
         return
-    listed = ", ".join("'" + name.replace("'", "''") + "'" for name in files)
+    listed = ", ".join(sql_text(name) for name in files)
     run_sql(connection, f"create or replace temp view records as from read_parquet([{listed}])")
 
 
@@ -201,7 +202,8 @@ def resolve_identities(
         The resolution, in ``layout.resolved``.
     """
     config = config or matching_config()
-    rules = fingerprint(config.fingerprint, survivorship(), sorted(sources), frame_definition())
+    lineages = {source: staged_lineage(layout, source) for source in sorted(sources)}
+    rules = fingerprint(config.fingerprint, survivorship(), lineages, frame_definition())
     state = PreviousState.read(layout.resolved, rules)
     run = _Run(config, read_decisions(layout), run_id, rules, sources, layout)
     # The store follows the published snapshot: after a run whose publish was refused, the

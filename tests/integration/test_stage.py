@@ -50,3 +50,27 @@ def test_parallel_parts_equal_inline_parts(tmp_path: Path, monkeypatch: pytest.M
         assert mine.findings.equals(theirs.findings)
     assert sum(p.records.num_rows for p in parallel) == 400
     assert parallel[0].records.column("name").to_pylist()[:2] == ["张一", "张丁"]
+
+
+def test_a_state_staged_anew_gets_a_new_lineage(tmp_path: Path) -> None:
+    """Batches applied on top keep the state's lineage; staging again from nothing (say, after a
+    standardizer fix) gives a new one, which tells identity resolution to start anew."""
+    database = tmp_path / "roster.sqlite"
+    connection = sqlite3.connect(database)
+    connection.execute("create table people (pid text, idno text, nm text, tel text)")
+    connection.execute("insert into people values ('1', '11010519491231002x', '张三', '13812345678')")
+    connection.commit()
+    layout = WarehouseLayout(tmp_path / "wh")
+    environ = {"ROSTER_URL": f"sqlite:///{database}"}
+    extract_source(CONTRACT, layout, environ)
+    stage.stage_source(CONTRACT, layout)
+    first = stage.staged_lineage(layout, "roster")
+    connection.execute("insert into people values ('2', '110105194912310037', '李四', '13812345679')")
+    connection.commit()
+    extract_source(CONTRACT, layout, environ)
+    stage.stage_source(CONTRACT, layout)
+    assert stage.staged_lineage(layout, "roster") == first is not None
+    (layout.staged("roster") / "CURRENT").unlink()
+    stage.stage_source(CONTRACT, layout)
+    assert stage.staged_lineage(layout, "roster") not in {first, None}
+    assert len(stage.applied_batches(layout, "roster")) == 2
