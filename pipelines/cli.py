@@ -25,7 +25,7 @@ from pipelines.flow import (
     staged_sources,
     sync_source,
 )
-from pipelines.layout import WarehouseLayout
+from pipelines.layout import WarehouseLayout, publish_lock
 from pipelines.publish import SnapshotNotFound, current_snapshot
 from pipelines.quality.gate import QualityGateFailed
 from pipelines.query import QueryError, run_query
@@ -117,7 +117,8 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     if not sources:
         raise FileNotFoundError(f"{args.warehouse}: no staged source; run `gridsync sync` first")
     summary = RunSummary(run_id=new_run_id())
-    reconcile_and_publish(layout, sources, summary.run_id, summary, sources_dir=args.sources)
+    with publish_lock(layout):
+        reconcile_and_publish(layout, sources, summary.run_id, summary, sources_dir=args.sources)
     print_summary(summary, layout)
     return 0
 

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from pipelines.contracts import SourceContract, load_contracts
 from pipelines.extract import BatchManifest, extract_source, landed_batches
 from pipelines.grants import load_grants
-from pipelines.layout import WarehouseLayout, write_json_atomically
+from pipelines.layout import WarehouseLayout, publish_lock, write_json_atomically
 from pipelines.publish import (
     MARTS_DIR,
     Snapshot,
@@ -387,19 +387,22 @@ def run_flow(
     for name in summary.failures:
         if name in sources:
             summary.stale_sources[name] = applied_batches(layout, name)[-1]
-    inputs = publish_inputs(layout, sources, sources_dir, grants_dir)
-    live = live_snapshot_holds(layout, inputs)
-    if live is not None:
-        summary.unchanged, summary.snapshot_id = True, live.snapshot_id
-        summary.residents = live.table_rows.get("resident", 0)
-        summary.links = live.table_rows.get("resident_source_link", 0)
-        summary.conflicts = live.table_rows.get("resident_conflict", 0)
-    elif sources:
-        if progress:
-            progress(f"resolving identities across {', '.join(sources)}")
-        try:
-            reconcile_and_publish(layout, sources, summary.run_id, summary, grants_dir, sources_dir, inputs)
-        except QualityGateFailed as blocked:
-            log.error("%s", blocked)
+    with publish_lock(layout):
+        inputs = publish_inputs(layout, sources, sources_dir, grants_dir)
+        live = live_snapshot_holds(layout, inputs)
+        if live is not None:
+            summary.unchanged, summary.snapshot_id = True, live.snapshot_id
+            summary.residents = live.table_rows.get("resident", 0)
+            summary.links = live.table_rows.get("resident_source_link", 0)
+            summary.conflicts = live.table_rows.get("resident_conflict", 0)
+        elif sources:
+            if progress:
+                progress(f"resolving identities across {', '.join(sources)}")
+            try:
+                reconcile_and_publish(
+                    layout, sources, summary.run_id, summary, grants_dir, sources_dir, inputs
+                )
+            except QualityGateFailed as blocked:
+                log.error("%s", blocked)
     write_json_atomically(layout.runs / f"{summary.run_id}.json", summary.as_dict())
     return summary

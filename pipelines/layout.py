@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -108,3 +109,19 @@ def staging_directory(final: Path) -> Iterator[Path]:
     with scratch_directory(final.parent) as scratch:
         yield scratch
         move_into_place(scratch, final)
+
+
+PUBLISH_LOCK = ".publish.lock"
+
+
+@contextmanager
+def publish_lock(layout: WarehouseLayout) -> Iterator[None]:
+    """Hold the warehouse's publish lock: one resolve-and-publish at a time, whether Airflow, the
+    command line or the demo runs it (the identity store is updated in place)."""
+    layout.root.mkdir(parents=True, exist_ok=True)
+    with open(layout.root / PUBLISH_LOCK, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -14,11 +14,9 @@ quote one goes through :func:`pipelines.alerts.redact`.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import logging
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +37,6 @@ SYNC_DAG_PREFIX = "gridsync_sync_"
 PUBLISH_DAG_ID = "gridsync_publish"
 MAX_RETRY_DELAY = dt.timedelta(hours=1)
 SYNC_STATUS_DIR = "sync_status"
-PUBLISH_LOCK = ".publish.lock"
 
 # Airflow connection types and the SQLAlchemy driver gridsync reads them with.
 _DRIVERS = {
@@ -328,18 +325,6 @@ def stage_batch(source: str, settings: Settings | None = None) -> dict[str, Any]
     }
 
 
-@contextmanager
-def publish_lock(layout: WarehouseLayout) -> Iterator[None]:
-    """Hold the warehouse's publish lock: one publish at a time, from Airflow or the CLI."""
-    layout.root.mkdir(parents=True, exist_ok=True)
-    with open(layout.root / PUBLISH_LOCK, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def safe_run_id(airflow_run_id: str) -> str:
     """A gridsync run id (usable as a file name) from an Airflow run id."""
     return "airflow-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", airflow_run_id)
@@ -369,7 +354,7 @@ def publish_staged(
             snapshot stays live and ``runs/<run id>.json`` says why).
     """
     from pipelines.flow import RunSummary, live_snapshot_holds, publish_inputs
-    from pipelines.layout import WarehouseLayout, write_json_atomically
+    from pipelines.layout import WarehouseLayout, publish_lock, write_json_atomically
     from pipelines.publish import current_snapshot
     from pipelines.stage import applied_batches
 

@@ -66,7 +66,7 @@ def _meta(folder: Path) -> dict[str, Any]:
     try:
         with duckdb.connect(str(path), read_only=True) as connection:
             row = connection.execute("select format, run_id, rules, model_id from meta").fetchone()
-    except duckdb.Error:
+    except duckdb.CatalogException:  # not a store this code wrote: the run resolves anew
         return {}
     return dict(zip(("format", "run_id", "rules", "model_id"), row, strict=True)) if row else {}
 
