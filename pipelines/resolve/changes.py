@@ -22,6 +22,7 @@ from pipelines.resolve.features import (
     MatchingFrame,
     record_ref,
     run_sql,
+    run_with_rows,
     sql_text,
 )
 from pipelines.resolve.matching import SCORED_TABLE
@@ -107,9 +108,8 @@ def find_affected(
     current seeds (each is clustered again with all of its previous component);
     ``current_records``: reference, batch and hashes of the affected and changed records.
     """
-    connection.register("decisions_now", decisions)
     exclusive = exclusive_sql(config)
-    run_sql(
+    run_with_rows(
         connection,
         f"""
         create or replace temp table seeds as
@@ -132,8 +132,9 @@ def find_affected(
         union select record_l from changed_decisions
         union select record_r from changed_decisions
         """,
+        decisions,
+        name="decisions_now",
     )
-    connection.unregister("decisions_now")
     run_sql(
         connection,
         "create or replace temp table seeded_components as "

@@ -28,6 +28,17 @@ def run_sql(connection: duckdb.DuckDBPyConnection, sql: str, params: object = No
     connection.execute(sql, params).fetchall()
 
 
+def run_with_rows(
+    connection: duckdb.DuckDBPyConnection, sql: str, rows: pa.Table, name: str = "incoming_rows"
+) -> None:
+    """Run a statement that reads the Arrow table ``rows`` as the relation ``name``."""
+    connection.register(name, rows)
+    try:
+        run_sql(connection, sql)
+    finally:
+        connection.unregister(name)
+
+
 def sql_text(text: str) -> str:
     """A SQL string literal of ``text``."""
     return "'" + text.replace("'", "''") + "'"

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 
 from pipelines.resolve.config import MatchingConfig
-from pipelines.resolve.features import MatchingFrame, run_sql
+from pipelines.resolve.features import MatchingFrame, run_sql, run_with_rows
 from pipelines.resolve.model import TrainedModel, data_shape, new_linker, train_model
 from pipelines.resolve.scoring import block_pairs, predict_pairs, register_term_frequencies, term_frequencies
 
@@ -101,16 +101,12 @@ def score_changed_pairs(
     run_sql(connection, "drop table blocked_pairs")
     with duckdb.connect(config={"memory_limit": SIDE_MEMORY}) as side:
         for name, table in (("blocked_pairs", blocked), (frame.table, rows)):
-            side.register(f"incoming_{name}", table)
-            run_sql(side, f"create table {name} as from incoming_{name}")
-            side.unregister(f"incoming_{name}")
+            run_with_rows(side, f"create table {name} as from incoming_rows", table)
         del blocked, rows
         linker = _linker(side, frame.table, model)
         predict_pairs(linker, config, f"table {SCORED_TABLE}")
         scored = side.sql(f"from {SCORED_TABLE}").to_arrow_table()
-    connection.register("incoming_scored", scored)
-    run_sql(connection, f"create or replace temp table {SCORED_TABLE} as from incoming_scored")
-    connection.unregister("incoming_scored")
+    run_with_rows(connection, f"create or replace temp table {SCORED_TABLE} as from incoming_rows", scored)
     run_sql(connection, f"insert into {PAIRS_TABLE} by name select * from {SCORED_TABLE}")
     log.info("matching: pairs of changed records scored, %d compared", compared)
     return compared

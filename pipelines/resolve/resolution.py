@@ -52,6 +52,7 @@ from pipelines.resolve.features import (
     frame_keys,
     record_ref,
     run_sql,
+    run_with_rows,
     sql_text,
     update_matching_frame,
 )
@@ -250,8 +251,7 @@ class _Run:
 
     @contextmanager
     def connect(self, database: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection to a store, with the staged records as ``records`` and, as
-        ``current_records``, each record's reference, batch and hashes."""
+        """A connection to a store, with the staged records as the view ``records``."""
         with scratch_directory(self.layout.root) as spill:
             connection = duckdb.connect(
                 str(database), config={**DUCKDB_SETTINGS, "temp_directory": str(spill)}
@@ -294,11 +294,10 @@ class _Run:
                 self._keep_assignments(connection, clustering)
                 run_sql(connection, "create table guard_log as select * from fresh_guard_log")
             with self.step("ids", connection):
-                connection.register("published_links", previous.links_table())
-                run_sql(connection, "create temp table prior_links as from published_links")
-                connection.unregister("published_links")
-                issued = _issued_among(previous)
-                events = self._name_clusters(connection, issued)
+                links, published_events = previous.links_table(), previous.events_table()
+                run_with_rows(connection, "create temp table prior_links as from incoming_rows", links)
+                events = self._name_clusters(connection, _issued_among(links, published_events))
+                del links
                 run_sql(
                     connection,
                     f"create table record_state as {RECORD_STATE_SQL.format(assigned='assignments')}",
@@ -310,7 +309,7 @@ class _Run:
                 del resident, conflicts
             with self.step("explain", connection):
                 events = self._event_reasons(connection, events)
-                _create(connection, "resident_id_event", pa.concat_tables([previous.events_table(), events]))
+                _create(connection, "resident_id_event", pa.concat_tables([published_events, events]))
                 self._finish(connection, model.model_id)
             model.save(folder / MODEL_DIR)
         self.work = {
@@ -340,12 +339,10 @@ class _Run:
                 return None
             with self.step("commit"):
                 connection.execute("commit")
-        self.work = {
+        self.work |= {
             "records": frame.num_rows,
             "derived_frame_rows": frame.derived,
-            "changed_records": self.work.get("changed_records", 0),
             "compared_pairs": compared,
-            "reclustered_records": self.work.get("reclustered_records", 0),
         }
         log.info("resolution (incremental): %s", self.timings)
         return Resolution(self.layout.resolved, self.run_id, "incremental", self.timings, self.work)
@@ -402,21 +399,23 @@ class _Run:
             self._update_golden(connection)
         with self.step("explain", connection):
             events = self._event_reasons(connection, events)
-            connection.register("new_events", events)
-            run_sql(connection, "insert into resident_id_event by name select * from new_events")
-            connection.unregister("new_events")
+            run_with_rows(connection, "insert into resident_id_event by name from incoming_rows", events)
             self._finish(connection, model.model_id)
         return compared, frame
 
     @staticmethod
     def _keep_assignments(connection: duckdb.DuckDBPyConnection, clustering: Clustering) -> None:
         """Temp tables ``assignments`` and ``fresh_guard_log`` of a clustering."""
-        connection.register("clustered", clustering.assignments)
-        run_sql(connection, "create or replace temp table assignments as from clustered")
-        connection.unregister("clustered")
-        connection.register("guarded", _guard_table(clustering.guard_log))
-        run_sql(connection, "create or replace temp table fresh_guard_log as from guarded")
-        connection.unregister("guarded")
+        run_with_rows(
+            connection,
+            "create or replace temp table assignments as from incoming_rows",
+            clustering.assignments,
+        )
+        run_with_rows(
+            connection,
+            "create or replace temp table fresh_guard_log as from incoming_rows",
+            _guard_table(clustering.guard_log),
+        )
 
     def _name_clusters(
         self, connection: duckdb.DuckDBPyConnection, issued: Callable[[list[str]], set[str]]
@@ -447,9 +446,7 @@ class _Run:
                 .cast(settled.schema),
             ]
         )
-        connection.register("named_clusters", named)
-        run_sql(connection, "create or replace temp table cluster_ids as from named_clusters")
-        connection.unregister("named_clusters")
+        run_with_rows(connection, "create or replace temp table cluster_ids as from incoming_rows", named)
         return pa.Table.from_pandas(events, schema=event_schema(), preserve_index=False)
 
     def _update_golden(self, connection: duckdb.DuckDBPyConnection) -> None:
@@ -475,9 +472,7 @@ class _Run:
         )
         resident, conflicts = self._golden(connection, "records", "touched_states")
         for table, rows in (("resident", resident), ("resident_conflict", conflicts)):
-            connection.register("golden_rows", rows)
-            run_sql(connection, f"insert into {table} by name select * from golden_rows")
-            connection.unregister("golden_rows")
+            run_with_rows(connection, f"insert into {table} by name from incoming_rows", rows)
 
     def _golden(
         self, connection: duckdb.DuckDBPyConnection, records: str, states: str
@@ -502,16 +497,16 @@ class _Run:
         ids = pa.table(
             {"resident_id": pa.array(sorted(set(frame["resident_id"]) | set(frame["related_resident_id"])))}
         )
-        connection.register("event_ids", ids)
-        run_sql(
+        run_with_rows(
             connection,
             f"""
             create or replace temp table involved as
             select unique_id from record_state semi join event_ids using (resident_id)
             union select {record_ref("p")} from prior_links p semi join event_ids using (resident_id)
             """,
+            ids,
+            name="event_ids",
         )
-        connection.unregister("event_ids")
         now = connection.sql(
             "select unique_id, resident_id from record_state semi join involved using (unique_id)"
         ).to_arrow_table()
@@ -541,9 +536,11 @@ class _Run:
     def _finish(self, connection: duckdb.DuckDBPyConnection, model_id: str) -> None:
         """Record the run, store the decisions obeyed, (re)define the output views."""
         write_meta(connection, self.run_id, self.rules, model_id)
-        connection.register("decisions_now", _decision_table(self.decisions))
-        run_sql(connection, "create or replace table decisions as from decisions_now")
-        connection.unregister("decisions_now")
+        run_with_rows(
+            connection,
+            "create or replace table decisions as from incoming_rows",
+            _decision_table(self.decisions),
+        )
         run_sql(
             connection,
             """
@@ -570,14 +567,11 @@ class _Run:
 
 
 def _create(connection: duckdb.DuckDBPyConnection, name: str, rows: pa.Table) -> None:
-    connection.register("incoming_rows", rows)
-    run_sql(connection, f"create or replace table {name} as from incoming_rows")
-    connection.unregister("incoming_rows")
+    run_with_rows(connection, f"create or replace table {name} as from incoming_rows", rows)
 
 
-def _issued_among(previous: PreviousIdentities) -> Callable[[list[str]], set[str]]:
-    """Which of some ids the published links and events have issued (read once, kept as a set)."""
-    links, events = previous.links_table(), previous.events_table()
+def _issued_among(links: pa.Table, events: pa.Table) -> Callable[[list[str]], set[str]]:
+    """Which of some ids the published links and events have issued (kept as a set)."""
     issued = set(pc.unique(links.column("resident_id")).to_pylist())
     for column in ("resident_id", "related_resident_id"):
         issued |= {i for i in pc.unique(events.column(column)).to_pylist() if i}
