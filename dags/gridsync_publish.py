@@ -8,7 +8,7 @@ publishes a new warehouse snapshot, made live in one atomic step.
 - **Never two publishes at once**: one active run at a time, and a file lock on the warehouse
   that the `gridsync` command line takes too.
 - **Last good batch**: each source contributes its last successfully staged batch; a source whose
-  latest sync failed is named in the run summary (`runs/airflow-<run id>.json` in the warehouse,
+  latest sync failed is named in the run summary (`runs/run-<time>-airflow-<run id>.json` in the warehouse,
   and this task's return value) with the batch it was published from.
 - **Idempotent**: when every staged batch is already in the live snapshot (a rerun, a cleared
   task, or a second Asset event) nothing is written. Trigger with `{"force": true}` to publish

@@ -11,21 +11,15 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
 
 from pipelines.contracts import ContractError, load_contract, load_contracts
 from pipelines.extract import ExtractError
-from pipelines.flow import (
-    RunSummary,
-    new_run_id,
-    reconcile_and_publish,
-    run_flow,
-    staged_sources,
-    sync_source,
-)
-from pipelines.layout import WarehouseLayout, publish_lock
+from pipelines.flow import RunSummary, publish_run, run_flow, sync_source
+from pipelines.layout import WarehouseLayout
 from pipelines.publish import SnapshotNotFound, current_snapshot
 from pipelines.quality.gate import QualityGateFailed
 from pipelines.query import QueryError, run_query
@@ -87,7 +81,8 @@ def print_summary(summary: RunSummary, layout: WarehouseLayout) -> None:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the whole flow once for every contract in the sources folder."""
     layout = WarehouseLayout(args.warehouse)
-    summary = run_flow(args.sources, args.warehouse, settings.environ, _progress(time.perf_counter()))
+    say = _progress(time.perf_counter())
+    summary = run_flow(args.sources, args.warehouse, settings.environ, say, settings.grants_dir)
     print_summary(summary, layout)
     if not summary.succeeded:
         problems = [f"{s}: {r}" for s, r in summary.failures.items()]
@@ -112,14 +107,9 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     """Resolve identities over the staged sources and publish a snapshot."""
-    layout = WarehouseLayout(args.warehouse)
-    sources = staged_sources(layout, load_contracts(args.sources))
-    if not sources:
-        raise FileNotFoundError(f"{args.warehouse}: no staged source; run `gridsync sync` first")
-    summary = RunSummary(run_id=new_run_id())
-    with publish_lock(layout):
-        reconcile_and_publish(layout, sources, summary.run_id, summary, sources_dir=args.sources)
-    print_summary(summary, layout)
+    chosen = replace(settings, sources_dir=args.sources, warehouse_dir=args.warehouse)
+    summary = publish_run(chosen, progress=_progress(time.perf_counter()))
+    print_summary(summary, WarehouseLayout(args.warehouse))
     return 0
 
 
@@ -178,7 +168,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     systems = build_demo(args.out / "systems", residents=args.residents, seed=args.seed)
     environ = {**settings.environ, **systems.environment()}
     warehouse = args.out / "warehouse"
-    summary = run_flow(settings.sources_dir, warehouse, environ, say)
+    summary = run_flow(settings.sources_dir, warehouse, environ, say, settings.grants_dir, origin="demo")
     layout = WarehouseLayout(warehouse)
     print_summary(summary, layout)
     links = read_published(layout, "resident_source_link")

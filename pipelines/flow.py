@@ -1,18 +1,20 @@
 """The whole flow, step by step: sync each source, resolve identities, publish, summarize.
 
-The command line, the Airflow DAGs and the tests call these functions; each step reads what the
-previous one persisted, so any step can be rerun alone.
+There is one way to publish, :func:`publish_run`, and every entry calls it: ``gridsync run`` and
+the demo (through :func:`run_flow`), ``gridsync reconcile`` and Airflow's publish task. Under the
+warehouse's publish lock it applies landed batches to the staged states (when the run syncs),
+resolves identities, validates and publishes, minting the snapshot id once; whatever happens, it
+leaves a frozen run summary in ``runs/``. A step added to the flow is added in
+:func:`reconcile_and_publish`, and every entry runs it.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,7 +23,7 @@ import pyarrow.parquet as pq
 from pipelines.contracts import SourceContract, load_contracts
 from pipelines.extract import BatchManifest, extract_source, landed_batches
 from pipelines.grants import load_grants
-from pipelines.layout import WarehouseLayout, publish_lock, write_json_atomically
+from pipelines.layout import WarehouseLayout, publish_lock, source_lock
 from pipelines.publish import (
     MARTS_DIR,
     Snapshot,
@@ -29,12 +31,12 @@ from pipelines.publish import (
     StoredTable,
     TableData,
     current_snapshot,
+    new_snapshot_id,
     publish_snapshot,
     read_published,
 )
 from pipelines.quality.gate import (
     QualityGateFailed,
-    contracts_of,
     quality_tables,
     validate_run,
     warm_up,
@@ -47,7 +49,19 @@ from pipelines.resolve.resolution import (
     resolve_identities,
 )
 from pipelines.resolve.review import decisions_path
-from pipelines.settings import DEFAULT_GRANTS_DIR, DEFAULT_SOURCES_DIR, PROJECT_ROOT
+from pipelines.runs import (
+    RunSummary,
+    SyncResult,
+    failed_syncs,
+    mark_started,
+    new_run_id,
+    one_line,
+    record_sync_status,
+    report_crashed_runs,
+    timed,
+    write_run_summary,
+)
+from pipelines.settings import DEFAULT_GRANTS_DIR, PROJECT_ROOT, Settings
 from pipelines.stage import (
     FINDINGS,
     QUARANTINE,
@@ -58,6 +72,18 @@ from pipelines.stage import (
     stage_source,
 )
 
+__all__ = [
+    "NothingToPublish",
+    "RunSummary",
+    "SyncResult",
+    "apply_landed",
+    "extract_landing",
+    "new_run_id",
+    "publish_run",
+    "run_flow",
+    "sync_source",
+]
+
 log = logging.getLogger(__name__)
 
 SCHEMAS_DIR = PROJECT_ROOT / "schemas"
@@ -65,56 +91,55 @@ SCHEMAS_DIR = PROJECT_ROOT / "schemas"
 Progress = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class SyncResult:
-    """One source's sync: the batch landed (or reused) and the staging that followed."""
-
-    source_system: str
-    batch: BatchManifest
-    staged: StageResult
+class NothingToPublish(FileNotFoundError):
+    """No source of the warehouse has a staged batch yet."""
 
 
-@dataclass
-class RunSummary:
-    """What one run did, for the console, the run log and the auditors."""
+def extract_landing(
+    contract: SourceContract,
+    layout: WarehouseLayout,
+    environ: Mapping[str, str],
+    url: str | None = None,
+) -> BatchManifest:
+    """Land a source's new rows (outside the publish lock: a landing batch is immutable and a
+    publish never reads landing); a failure is recorded for the next publish's summary.
 
-    run_id: str
-    syncs: list[SyncResult] = field(default_factory=list)
-    failures: dict[str, str] = field(default_factory=dict)
-    stale_sources: dict[str, str] = field(default_factory=dict)
-    step_seconds: dict[str, float] = field(default_factory=dict)
-    residents: int = 0
-    links: int = 0
-    conflicts: int = 0
-    snapshot_id: str | None = None
-    blocked: str | None = None
-    quality: list[dict[str, object]] = field(default_factory=list)
-    unchanged: bool = False
+    Args:
+        contract: The source contract.
+        layout: The warehouse directory.
+        environ: Environment for the contract's ``${VAR}`` references.
+        url: The source's URL when the caller resolved it (an Airflow ``conn_id``).
 
-    @property
-    def succeeded(self) -> bool:
-        """True when every source synced and a snapshot was published."""
-        return not self.failures and self.snapshot_id is not None
-
-    def as_dict(self) -> dict[str, object]:
-        """A JSON-ready form of the summary."""
-        return asdict(self) | {"succeeded": self.succeeded}
-
-
-def new_run_id() -> str:
-    """A run id from the current UTC time."""
-    return dt.datetime.now(dt.UTC).strftime("run-%Y%m%dT%H%M%S%fZ")
-
-
-@contextmanager
-def timed(summary: RunSummary, step: str) -> Iterator[None]:
-    """Add the wall time of a step to the summary."""
-    started = time.perf_counter()
+    Returns:
+        The landed batch (or the newest one when the source did not change).
+    """
     try:
-        yield
-    finally:
-        elapsed = time.perf_counter() - started
-        summary.step_seconds[step] = summary.step_seconds.get(step, 0.0) + round(elapsed, 3)
+        with source_lock(layout, contract.name):
+            return extract_source(contract, layout, environ, url=url)
+    except Exception as failure:
+        record_sync_status(layout, contract.name, one_line(failure))
+        raise
+
+
+def apply_landed(contract: SourceContract, layout: WarehouseLayout) -> StageResult:
+    """Apply a source's landed batches to its staged state, holding the publish lock (a publish
+    must not see a source's staged state change under it).
+
+    Args:
+        contract: The source contract.
+        layout: The warehouse directory.
+
+    Returns:
+        What staging applied.
+    """
+    try:
+        with publish_lock(layout):
+            staged = stage_source(contract, layout)
+    except Exception as failure:
+        record_sync_status(layout, contract.name, one_line(failure))
+        raise
+    record_sync_status(layout, contract.name, None)
+    return staged
 
 
 def sync_source(
@@ -136,10 +161,9 @@ def sync_source(
     """
     say = progress or log.info
     say(f"{contract.name}: extracting {contract.relation}")
-    batch = extract_source(contract, layout, environ)
+    batch = extract_landing(contract, layout, environ)
     say(f"{contract.name}: {batch.row_count} rows in batch {batch.batch_id}, standardizing")
-    staged = stage_source(contract, layout)
-    return SyncResult(source_system=contract.name, batch=batch, staged=staged)
+    return SyncResult(source_system=contract.name, batch=batch, staged=apply_landed(contract, layout))
 
 
 def previous_identities(layout: WarehouseLayout) -> PreviousIdentities:
@@ -155,13 +179,13 @@ def previous_identities(layout: WarehouseLayout) -> PreviousIdentities:
     return PreviousIdentities(links=links, id_events=events, run_id=snapshot.run_id)
 
 
-def load_batch_table(layout: WarehouseLayout, sources: list[str], snapshot_hint: str) -> pa.Table:
+def load_batch_table(layout: WarehouseLayout, sources: list[str], snapshot_id: str) -> pa.Table:
     """Lineage of every landed batch: watermarks, counts, checksum, status, first snapshot.
 
     Args:
         layout: The warehouse directory.
         sources: Source systems to list.
-        snapshot_hint: The id of the snapshot being published (for newly published batches).
+        snapshot_id: The id of the snapshot being published (for newly published batches).
 
     Returns:
         One row per landed batch.
@@ -196,8 +220,7 @@ def load_batch_table(layout: WarehouseLayout, sources: list[str], snapshot_hint:
                     "checksum": batch.checksum,
                     "extracted_at": batch.extracted_at,
                     "status": "published" if is_staged else "landed",
-                    "snapshot_id": first_snapshot.get(batch.batch_id)
-                    or (snapshot_hint if is_staged else None),
+                    "snapshot_id": first_snapshot.get(batch.batch_id) or (snapshot_id if is_staged else None),
                 }
             )
     return pa.Table.from_pylist(rows, schema=_LOAD_BATCH_SCHEMA)
@@ -238,7 +261,7 @@ def _count_by_batch(layout: WarehouseLayout, source: str, file: str) -> dict[str
 
 
 def warehouse_tables(
-    layout: WarehouseLayout, sources: list[str], resolution: Resolution, snapshot_hint: str
+    layout: WarehouseLayout, sources: list[str], resolution: Resolution, snapshot_id: str
 ) -> dict[str, TableData]:
     """Every base table of a snapshot: the identity store's outputs and the staged states' files.
 
@@ -250,58 +273,8 @@ def warehouse_tables(
     return {
         **{name: StoredTable(resolution.database(name), name) for name in RESOLUTION_OUTPUTS},
         **{table: tuple(folder / file for folder in states) for table, file in staged.items()},
-        "load_batch": load_batch_table(layout, sources, snapshot_hint),
+        "load_batch": load_batch_table(layout, sources, snapshot_id),
     }
-
-
-def reconcile_and_publish(
-    layout: WarehouseLayout,
-    sources: list[str],
-    run_id: str,
-    summary: RunSummary | None = None,
-    grants_dir: Path = DEFAULT_GRANTS_DIR,
-    sources_dir: Path = DEFAULT_SOURCES_DIR,
-    inputs: str | None = None,
-) -> Snapshot:
-    """Resolve identities over the staged sources, run the quality checks, publish a snapshot.
-
-    Args:
-        layout: The warehouse directory.
-        sources: Source systems with a staged state.
-        run_id: The current run.
-        summary: Filled with step times, counts and check results when given.
-        grants_dir: Folder of department grants.
-        sources_dir: Folder of source contracts (their ``checks:`` and schedules).
-        inputs: Fingerprint of the inputs (``publish_inputs``), kept in the snapshot's manifest.
-
-    Returns:
-        The published snapshot.
-
-    Raises:
-        QualityGateFailed: A blocking check failed; nothing was published, the previous snapshot
-            stays live, and the run summary (with the reason) is written to ``runs/``.
-    """
-    summary = summary or RunSummary(run_id=run_id)
-    warm_up()
-    with timed(summary, "resolve"):
-        resolution = resolve_identities(layout, sources, previous_identities(layout), run_id)
-    hint = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    tables = warehouse_tables(layout, sources, resolution, hint)
-    with timed(summary, "validate"):
-        outcome = validate_run(tables, contracts_of(sources_dir, sources), run_id)
-    summary.quality = [asdict(result) for result in outcome.results]
-    if outcome.blocking_failures:
-        summary.blocked = str(QualityGateFailed(outcome.blocking_failures))
-        write_json_atomically(layout.runs / f"{run_id}.json", summary.as_dict())
-        outcome.raise_if_blocked()
-    with timed(summary, "publish"):
-        tables |= quality_tables(outcome, read_published(layout, "dq_result"))
-        snapshot = publish_snapshot(layout, tables, run_id, load_grants(grants_dir), inputs)
-    summary.residents = snapshot.table_rows["resident"]
-    summary.links = snapshot.table_rows["resident_source_link"]
-    summary.conflicts = snapshot.table_rows["resident_conflict"]
-    summary.snapshot_id = snapshot.snapshot_id
-    return snapshot
 
 
 def publish_inputs(layout: WarehouseLayout, sources: list[str], sources_dir: Path, grants_dir: Path) -> str:
@@ -346,9 +319,183 @@ def live_snapshot_holds(layout: WarehouseLayout, inputs: str) -> Snapshot | None
     return live if live.inputs == inputs else None
 
 
-def staged_sources(layout: WarehouseLayout, contracts: list[SourceContract]) -> list[str]:
+def staged_sources(layout: WarehouseLayout, contracts: Sequence[SourceContract]) -> list[str]:
     """Sources that have a staged state (a source that never synced is left out)."""
     return [c.name for c in contracts if applied_batches(layout, c.name)]
+
+
+@contextmanager
+def recorded_run(layout: WarehouseLayout, summary: RunSummary) -> Iterator[RunSummary]:
+    """Record a run: a start marker now, its frozen summary when it ends, however it ends (a
+    blocked publish and any other failure are named in it, then raised again)."""
+    mark_started(layout, summary)
+    try:
+        yield summary
+    except QualityGateFailed as blocked:
+        summary.blocked = str(blocked)
+        raise
+    except BaseException as failure:
+        summary.error = one_line(failure)
+        raise
+    finally:
+        write_run_summary(layout, summary)
+
+
+def publish_run(
+    settings: Settings,
+    summary: RunSummary | None = None,
+    sync: bool = False,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """The one way to publish: sync (when asked), then under the publish lock apply the landed
+    batches, resolve, validate and publish; the run summary is written however the run ends.
+
+    Args:
+        settings: Where the contracts, grants and warehouse are, and the environment that
+            contracts' ``${VAR}`` references resolve against.
+        summary: The run's summary, when the caller started it (an Airflow run names its origin).
+        sync: Extract and apply every source first (a source that fails is reported, the
+            others go on).
+        force: Publish even when the live snapshot was made from exactly these inputs.
+        progress: Called with a line of text as steps start.
+
+    Returns:
+        The run summary (also in ``runs/<run_id>.json``).
+
+    Raises:
+        QualityGateFailed: A blocking check failed; the previous snapshot stays live.
+        NothingToPublish: No source has a staged batch (and no sync failure explains why).
+    """
+    layout = WarehouseLayout(settings.warehouse_dir)
+    summary = summary or RunSummary(run_id=new_run_id())
+    with recorded_run(layout, summary):
+        contracts = load_contracts(settings.sources_dir)
+        landed = _extract_sources(contracts if sync else [], layout, settings.environ, summary, progress)
+        with publish_lock(layout):
+            report_crashed_runs(layout, summary.run_id)
+            _apply_sources(landed, layout, summary, progress)
+            _publish_staged(layout, contracts, settings, summary, force, progress)
+    return summary
+
+
+def _extract_sources(
+    contracts: Sequence[SourceContract],
+    layout: WarehouseLayout,
+    environ: Mapping[str, str],
+    summary: RunSummary,
+    progress: Progress | None,
+) -> list[tuple[SourceContract, BatchManifest]]:
+    """Land each source; a failing source is reported and the others go on."""
+    landed = []
+    for contract in contracts:
+        if progress:
+            progress(f"{contract.name}: extracting {contract.relation}")
+        with timed(summary, f"sync {contract.name}"):
+            try:
+                landed.append((contract, extract_landing(contract, layout, environ)))
+            except Exception as failure:  # noqa: BLE001 - one source's failure must not stop others
+                summary.failures[contract.name] = one_line(failure)
+                log.error("%s", failure)
+    return landed
+
+
+def _apply_sources(
+    landed: list[tuple[SourceContract, BatchManifest]],
+    layout: WarehouseLayout,
+    summary: RunSummary,
+    progress: Progress | None,
+) -> None:
+    """Apply each landed source to its staged state (the caller holds the publish lock)."""
+    for contract, batch in landed:
+        if progress:
+            progress(f"{contract.name}: {batch.row_count} rows in batch {batch.batch_id}, standardizing")
+        with timed(summary, f"sync {contract.name}"):
+            try:
+                staged = apply_landed(contract, layout)
+            except Exception as failure:  # noqa: BLE001 - one source's failure must not stop others
+                summary.failures[contract.name] = one_line(failure)
+                log.error("%s", failure)
+                continue
+        summary.syncs.append(SyncResult(source_system=contract.name, batch=batch, staged=staged))
+
+
+def _publish_staged(
+    layout: WarehouseLayout,
+    contracts: Sequence[SourceContract],
+    settings: Settings,
+    summary: RunSummary,
+    force: bool,
+    progress: Progress | None,
+) -> None:
+    """Publish the staged sources unless the live snapshot already holds exactly these inputs."""
+    names = [c.name for c in contracts]
+    sources = staged_sources(layout, contracts)
+    summary.failures = failed_syncs(layout, names) | summary.failures
+    if not sources:
+        if summary.failures:
+            return
+        raise NothingToPublish(f"{layout.root}: no staged source to publish yet (sync a source first)")
+    summary.batches = {name: applied_batches(layout, name)[-1] for name in sources}
+    summary.stale_sources = {n: summary.batches[n] for n in summary.failures if n in summary.batches}
+    inputs = publish_inputs(layout, sources, settings.sources_dir, settings.grants_dir)
+    live = None if force else live_snapshot_holds(layout, inputs)
+    if live is not None:
+        summary.unchanged = True
+        _count_snapshot(summary, live)
+        return
+    if progress:
+        progress(f"resolving identities across {', '.join(sources)}")
+    chosen = [c for c in contracts if c.name in set(sources)]
+    _count_snapshot(summary, reconcile_and_publish(layout, chosen, summary, settings.grants_dir, inputs))
+    summary.published = True
+
+
+def _count_snapshot(summary: RunSummary, snapshot: Snapshot) -> None:
+    summary.snapshot_id = snapshot.snapshot_id
+    summary.residents = snapshot.table_rows.get("resident", 0)
+    summary.links = snapshot.table_rows.get("resident_source_link", 0)
+    summary.conflicts = snapshot.table_rows.get("resident_conflict", 0)
+
+
+def reconcile_and_publish(
+    layout: WarehouseLayout,
+    contracts: Sequence[SourceContract],
+    summary: RunSummary,
+    grants_dir: Path,
+    inputs: str | None = None,
+) -> Snapshot:
+    """Resolve identities over the staged sources, run the quality checks, publish a snapshot.
+
+    The steps of :func:`publish_run` once it holds the publish lock (call that, not this).
+
+    Args:
+        layout: The warehouse directory.
+        contracts: The contracts of the sources with a staged state.
+        summary: Filled with step times and check results.
+        grants_dir: Folder of department grants.
+        inputs: Fingerprint of the inputs (``publish_inputs``), kept in the snapshot's manifest.
+
+    Returns:
+        The published snapshot.
+
+    Raises:
+        QualityGateFailed: A blocking check failed; nothing was published.
+    """
+    sources = [c.name for c in contracts]
+    warm_up()
+    with timed(summary, "resolve"):
+        resolution = resolve_identities(layout, sources, previous_identities(layout), summary.run_id)
+    snapshot_id = new_snapshot_id()
+    tables = warehouse_tables(layout, sources, resolution, snapshot_id)
+    with timed(summary, "validate"):
+        outcome = validate_run(tables, contracts, summary.run_id)
+    summary.quality = [asdict(result) for result in outcome.results]
+    outcome.raise_if_blocked()
+    with timed(summary, "publish"):
+        tables |= quality_tables(outcome, read_published(layout, "dq_result"))
+        grants = load_grants(grants_dir)
+        return publish_snapshot(layout, tables, summary.run_id, grants, inputs, snapshot_id)
 
 
 def run_flow(
@@ -357,11 +504,13 @@ def run_flow(
     environ: Mapping[str, str],
     progress: Progress | None = None,
     grants_dir: Path = DEFAULT_GRANTS_DIR,
+    origin: str = "cli",
 ) -> RunSummary:
     """Run the whole flow once for every contract in ``sources_dir``.
 
     A source that fails to sync is reported and the others go on; the publish then uses that
-    source's last good staged batch, and the summary says so.
+    source's last good staged batch, and the summary says so. A blocked publish is reported in
+    the summary, not raised.
 
     Args:
         sources_dir: Folder of source contracts.
@@ -369,40 +518,17 @@ def run_flow(
         environ: Environment for the contracts' ``${VAR}`` references.
         progress: Called with a line of text as steps start.
         grants_dir: Folder of department grants.
+        origin: Who runs it (``cli``, ``demo``), kept in the summary.
 
     Returns:
         The run summary (also written to ``runs/<run_id>.json``).
     """
-    layout = WarehouseLayout(warehouse_dir)
-    contracts = load_contracts(sources_dir)
-    summary = RunSummary(run_id=new_run_id())
-    for contract in contracts:
-        with timed(summary, f"sync {contract.name}"):
-            try:
-                summary.syncs.append(sync_source(contract, layout, environ, progress))
-            except Exception as failure:  # noqa: BLE001 - one source's failure must not stop others
-                summary.failures[contract.name] = str(failure)
-                log.error("%s", failure)
-    sources = staged_sources(layout, contracts)
-    for name in summary.failures:
-        if name in sources:
-            summary.stale_sources[name] = applied_batches(layout, name)[-1]
-    with publish_lock(layout):
-        inputs = publish_inputs(layout, sources, sources_dir, grants_dir)
-        live = live_snapshot_holds(layout, inputs)
-        if live is not None:
-            summary.unchanged, summary.snapshot_id = True, live.snapshot_id
-            summary.residents = live.table_rows.get("resident", 0)
-            summary.links = live.table_rows.get("resident_source_link", 0)
-            summary.conflicts = live.table_rows.get("resident_conflict", 0)
-        elif sources:
-            if progress:
-                progress(f"resolving identities across {', '.join(sources)}")
-            try:
-                reconcile_and_publish(
-                    layout, sources, summary.run_id, summary, grants_dir, sources_dir, inputs
-                )
-            except QualityGateFailed as blocked:
-                log.error("%s", blocked)
-    write_json_atomically(layout.runs / f"{summary.run_id}.json", summary.as_dict())
+    settings = Settings(
+        sources_dir=sources_dir, warehouse_dir=warehouse_dir, grants_dir=grants_dir, environ=environ
+    )
+    summary = RunSummary(run_id=new_run_id(origin), origin=origin)
+    try:
+        publish_run(settings, summary, sync=True, progress=progress)
+    except QualityGateFailed as blocked:
+        log.error("%s", blocked)
     return summary

@@ -6,9 +6,10 @@ import fcntl
 import json
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,15 +114,49 @@ def staging_directory(final: Path) -> Iterator[Path]:
 
 PUBLISH_LOCK = ".publish.lock"
 
+# Locks this process holds: path -> (thread lock, depth). A holder may take its lock again (the
+# sync-apply of a source inside a whole run), which flock on a second handle would deadlock.
+_HELD: dict[Path, tuple[threading.RLock, list[int]]] = {}
+_HELD_GUARD = threading.Lock()
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing), across processes and threads.
+
+    The holding thread may take it again; the file lock is released when the outermost hold ends.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = path.resolve()
+    with _HELD_GUARD:
+        guard, depth = _HELD.setdefault(key, (threading.RLock(), [0]))
+    with guard:
+        if depth[0]:
+            depth[0] += 1
+            try:
+                yield
+            finally:
+                depth[0] -= 1
+            return
+        with open(key, "a") as handle:  # "a": taking a lock does not touch the file
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            depth[0] = 1
+            try:
+                yield
+            finally:
+                depth[0] = 0
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
 
 @contextmanager
 def publish_lock(layout: WarehouseLayout) -> Iterator[None]:
-    """Hold the warehouse's publish lock: one resolve-and-publish at a time, whether Airflow, the
-    command line or the demo runs it (the identity store is updated in place)."""
-    layout.root.mkdir(parents=True, exist_ok=True)
-    with open(layout.root / PUBLISH_LOCK, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """Hold the warehouse's publish lock: one sync-apply or resolve-and-publish at a time, whether
+    Airflow, the command line or the demo runs it (staged states and the identity store change in
+    place, and a publish must see the staged states it resolved until it is done)."""
+    with file_lock(layout.root / PUBLISH_LOCK):
+        yield
+
+
+def source_lock(layout: WarehouseLayout, source: str) -> AbstractContextManager[None]:
+    """The lock of one source's extraction (two extracts of one source must not interleave)."""
+    return file_lock(layout.landing(source) / ".extract.lock")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,20 +22,17 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from pipelines.alerts import Alert, redact, send_alert
+from pipelines.alerts import Alert, send_alert
 from pipelines.settings import Settings
 
 if TYPE_CHECKING:
     from pipelines.contracts import SourceContract
-    from pipelines.flow import RunSummary
-    from pipelines.layout import WarehouseLayout
 
 log = logging.getLogger(__name__)
 
 SYNC_DAG_PREFIX = "gridsync_sync_"
 PUBLISH_DAG_ID = "gridsync_publish"
 MAX_RETRY_DELAY = dt.timedelta(hours=1)
-SYNC_STATUS_DIR = "sync_status"
 
 # Airflow connection types and the SQLAlchemy driver gridsync reads them with.
 _DRIVERS = {
@@ -230,35 +226,6 @@ def contract_named(source: str, sources_dir: Path) -> SourceContract:
     raise ContractError(f"{sources_dir}: no source contract named {source!r}")
 
 
-def _sync_status_path(layout: WarehouseLayout, source: str) -> Path:
-    return layout.root / SYNC_STATUS_DIR / f"{source}.json"
-
-
-def record_sync_status(layout: WarehouseLayout, source: str, reason: str | None) -> None:
-    """Record a source's latest sync outcome (None: succeeded) for the next publish to report."""
-    from pipelines.layout import write_json_atomically
-
-    status = {
-        "source_system": source,
-        "status": "failed" if reason else "succeeded",
-        "reason": redact(reason) if reason else None,
-        "at": dt.datetime.now(dt.UTC).isoformat(),
-    }
-    write_json_atomically(_sync_status_path(layout, source), status)
-
-
-def failed_syncs(layout: WarehouseLayout, sources: list[str]) -> dict[str, str]:
-    """Sources whose latest sync failed, with the reason."""
-    from pipelines.layout import read_json
-
-    statuses = [read_json(_sync_status_path(layout, source)) for source in sources]
-    return {
-        status["source_system"]: status["reason"]
-        for status in statuses
-        if status and status["status"] == "failed"
-    }
-
-
 def extract_batch(source: str, settings: Settings | None = None) -> dict[str, Any]:
     """Land a new batch of one source (the ``extract`` task of its sync DAG).
 
@@ -272,18 +239,19 @@ def extract_batch(source: str, settings: Settings | None = None) -> dict[str, An
     Returns:
         The batch (id, mode, rows, checksum, whether it is new), without any credential.
     """
-    from pipelines.extract import extract_source
+    from pipelines.flow import extract_landing
     from pipelines.layout import WarehouseLayout
+    from pipelines.runs import one_line, record_sync_status
 
     settings = settings or Settings.from_env()
     layout = WarehouseLayout(settings.warehouse_dir)
     try:
         contract = contract_named(source, settings.sources_dir)
         url = airflow_connection_url(source, contract.conn_id) if contract.conn_id else None
-        batch = extract_source(contract, layout, settings.environ, url=url)
     except Exception as failure:
-        record_sync_status(layout, source, str(failure))
+        record_sync_status(layout, source, one_line(failure))
         raise
+    batch = extract_landing(contract, layout, settings.environ, url=url)
     return {
         "source_system": source,
         "batch_id": batch.batch_id,
@@ -297,6 +265,8 @@ def extract_batch(source: str, settings: Settings | None = None) -> dict[str, An
 def stage_batch(source: str, settings: Settings | None = None) -> dict[str, Any]:
     """Apply a source's landed batches to its staged state (the ``stage`` task of its sync DAG).
 
+    It holds the warehouse's publish lock while it does, so it waits for a publish in progress.
+
     Args:
         source: The source system.
         settings: The installation's settings; read from the environment when None.
@@ -304,17 +274,18 @@ def stage_batch(source: str, settings: Settings | None = None) -> dict[str, Any]
     Returns:
         The staged state's batch and counts.
     """
+    from pipelines.flow import apply_landed
     from pipelines.layout import WarehouseLayout
-    from pipelines.stage import stage_source
+    from pipelines.runs import one_line, record_sync_status
 
     settings = settings or Settings.from_env()
     layout = WarehouseLayout(settings.warehouse_dir)
     try:
-        staged = stage_source(contract_named(source, settings.sources_dir), layout)
+        contract = contract_named(source, settings.sources_dir)
     except Exception as failure:
-        record_sync_status(layout, source, str(failure))
+        record_sync_status(layout, source, one_line(failure))
         raise
-    record_sync_status(layout, source, None)
+    staged = apply_landed(contract, layout)
     return {
         "source_system": source,
         "batch_id": staged.batch_id,
@@ -325,23 +296,19 @@ def stage_batch(source: str, settings: Settings | None = None) -> dict[str, Any]
     }
 
 
-def safe_run_id(airflow_run_id: str) -> str:
-    """A gridsync run id (usable as a file name) from an Airflow run id."""
-    return "airflow-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", airflow_run_id)
-
-
 def publish_staged(
     airflow_run_id: str, force: bool = False, settings: Settings | None = None
 ) -> dict[str, Any]:
     """Resolve identities, validate and publish every staged source (the publish DAG's task).
 
+    It takes the one publish path (:func:`pipelines.flow.publish_run`), as the command line does.
     Each source contributes its last good staged batch; a source whose latest sync failed is
     named in the summary with the batch it was published from. When every staged batch is
     already in the live snapshot nothing is written (a rerun or a second asset event), unless
     ``force``.
 
     Args:
-        airflow_run_id: The Airflow run; the summary is ``runs/airflow-<run id>.json``.
+        airflow_run_id: The Airflow run; the summary is ``runs/run-<time>-airflow-<run id>.json``.
         force: Publish even when nothing changed since the live snapshot.
         settings: The installation's settings; read from the environment when None.
 
@@ -351,68 +318,33 @@ def publish_staged(
     Raises:
         FileNotFoundError: No source has been staged yet.
         AirflowFailException: A blocking data-quality check failed (no retry; the last good
-            snapshot stays live and ``runs/<run id>.json`` says why).
+            snapshot stays live and the run summary says why).
     """
-    from pipelines.flow import RunSummary, live_snapshot_holds, publish_inputs
-    from pipelines.layout import WarehouseLayout, publish_lock, write_json_atomically
-    from pipelines.publish import current_snapshot
-    from pipelines.stage import applied_batches
-
-    settings = settings or Settings.from_env()
-    layout = WarehouseLayout(settings.warehouse_dir)
-    names = [spec.source for spec in sync_dag_specs(settings.sources_dir)]
-    summary = RunSummary(run_id=safe_run_id(airflow_run_id))
-    with publish_lock(layout):
-        sources = [name for name in names if applied_batches(layout, name)]
-        if not sources:
-            raise FileNotFoundError(f"{layout.root}: no staged source to publish yet")
-        summary.failures = failed_syncs(layout, names)
-        summary.stale_sources = {
-            name: applied_batches(layout, name)[-1] for name in summary.failures if name in sources
-        }
-        inputs = publish_inputs(layout, sources, settings.sources_dir, settings.grants_dir)
-        is_new = force or live_snapshot_holds(layout, inputs) is None
-        if is_new:
-            _reconcile_and_publish(layout, sources, summary, settings, inputs)
-        else:
-            summary.snapshot_id = current_snapshot(layout).snapshot_id
-        result = {
-            "run_id": summary.run_id,
-            "snapshot_id": summary.snapshot_id,
-            "published": is_new,
-            "sources": {name: applied_batches(layout, name)[-1] for name in sources},
-            "stale_sources": summary.stale_sources,
-            "failures": summary.failures,
-            "residents": summary.residents,
-            "links": summary.links,
-            "conflicts": summary.conflicts,
-        }
-        write_json_atomically(layout.runs / f"{summary.run_id}.json", summary.as_dict() | result)
-    _log_publish(result)
-    return result
-
-
-def _reconcile_and_publish(
-    layout: WarehouseLayout, sources: list[str], summary: RunSummary, settings: Settings, inputs: str
-) -> None:
-    """Publish; a blocking quality failure fails the task at once (a retry cannot fix the data)."""
-    from pipelines.flow import reconcile_and_publish
+    from pipelines.flow import RunSummary, new_run_id, publish_run
     from pipelines.quality.gate import QualityGateFailed
 
+    settings = settings or Settings.from_env()
+    origin = f"airflow:{airflow_run_id}"
+    summary = RunSummary(run_id=new_run_id(origin), origin=origin)
     try:
-        reconcile_and_publish(
-            layout,
-            sources,
-            summary.run_id,
-            summary,
-            grants_dir=settings.grants_dir,
-            sources_dir=settings.sources_dir,
-            inputs=inputs,
-        )
+        publish_run(settings, summary, force=force)
     except QualityGateFailed as blocked:
         from airflow.sdk.exceptions import AirflowFailException  # the Airflow task fails without retry
 
         raise AirflowFailException(str(blocked)) from blocked
+    result = {
+        "run_id": summary.run_id,
+        "snapshot_id": summary.snapshot_id,
+        "published": summary.published,
+        "sources": summary.batches,
+        "stale_sources": summary.stale_sources,
+        "failures": summary.failures,
+        "residents": summary.residents,
+        "links": summary.links,
+        "conflicts": summary.conflicts,
+    }
+    _log_publish(result)
+    return result
 
 
 def _log_publish(result: Mapping[str, Any]) -> None:

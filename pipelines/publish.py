@@ -112,6 +112,11 @@ def current_snapshot(layout: WarehouseLayout) -> Snapshot:
     return Snapshot(**{**manifest, "folder": folder})
 
 
+def new_snapshot_id() -> str:
+    """A new snapshot id: the UTC time, to the microsecond (ids sort in publication order)."""
+    return f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%fZ}"
+
+
 def quality_rule_table() -> pa.Table:
     """The declared quality rules as a table (auditors read rule definitions beside results)."""
     rules = [asdict(rule) for rule in quality_rules().values()]
@@ -166,6 +171,7 @@ def publish_snapshot(
     run_id: str,
     grants: Sequence[Grant] = (),
     inputs: str | None = None,
+    snapshot_id: str | None = None,
 ) -> Snapshot:
     """Write all tables as a new snapshot and make it live.
 
@@ -176,12 +182,14 @@ def publish_snapshot(
         run_id: The run publishing it.
         grants: Department grants; each gets a database of what it may see.
         inputs: Fingerprint of the snapshot's inputs, kept in its manifest.
+        snapshot_id: The id minted for it (``new_snapshot_id``) when its tables name it already
+            (``load_batch``); a new one by default.
 
     Returns:
         The new live snapshot.
     """
     created_at = dt.datetime.now(dt.UTC)
-    snapshot_id = f"{created_at:%Y%m%dT%H%M%S%fZ}"
+    snapshot_id = snapshot_id or new_snapshot_id()
     final = layout.snapshots / snapshot_id
     with scratch_directory(layout.snapshots) as spill, staging_directory(final) as folder:
         config = duckdb_config(spill)

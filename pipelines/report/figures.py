@@ -34,6 +34,8 @@ class RunEntry:
     failures: dict[str, str]
     residents: int
     failed_checks: Rows
+    error: str | None = None
+    origin: str = "cli"
 
     @classmethod
     def read(cls, path: Path) -> RunEntry:
@@ -48,6 +50,8 @@ class RunEntry:
             failures=document.get("failures", {}),
             residents=int(document.get("residents") or 0),
             failed_checks=failed,
+            error=document.get("error"),
+            origin=document.get("origin") or "cli",
         )
 
 

@@ -5,15 +5,14 @@ The runs happen once per module (``runs``); each test checks one aspect of their
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipelines.layout import WarehouseLayout
-from pipelines.orchestration import safe_run_id
 from pipelines.publish import read_published
+from pipelines.runs import read_run_summaries
 from pipelines.stage import read_state
 from tests.dags.runs import SECRET, DagRuns
 
@@ -64,12 +63,10 @@ def test_rerunning_a_sync_and_the_publish_adds_no_batch_and_no_snapshot(
     """An unchanged source lands nothing; a publish with nothing new keeps the live snapshot."""
     assert runs[5]["warehouse"]["landing"] == runs[3]["warehouse"]["landing"]
     assert runs[6]["warehouse"]["current"] == runs[4]["warehouse"]["current"]
-    summaries = [
-        json.loads((demo_dag_runs.warehouse / "runs" / f"{safe_run_id(r['run_id'])}.json").read_text())
-        for r in (runs[4], runs[6])
-    ]
+    by_origin = {s["origin"]: s for s in read_run_summaries(WarehouseLayout(demo_dag_runs.warehouse))}
+    summaries = [by_origin[f"airflow:{r['run_id']}"] for r in (runs[4], runs[6])]
     assert [s["published"] for s in summaries] == [True, False]
-    assert summaries[0]["sources"] == summaries[1]["sources"] and sorted(summaries[0]["sources"]) == SOURCES
+    assert summaries[0]["batches"] == summaries[1]["batches"] and sorted(summaries[0]["batches"]) == SOURCES
 
 
 def _files_containing(root: Path, secret: bytes) -> list[Path]:

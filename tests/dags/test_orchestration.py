@@ -8,11 +8,11 @@ import pytest
 
 from pipelines.orchestration import (
     ContractHeaderError,
-    safe_run_id,
     source_of_dag,
     sqlalchemy_url_from_connection,
     sync_dag_specs,
 )
+from pipelines.runs import new_run_id
 from pipelines.settings import DEFAULT_SOURCES_DIR
 
 HEADER = "name: {name}\ntitle: T\nowner: O\nconnection: ${{X}}\ntable: t\nprimary_key: k\nfields: {{}}\n"
@@ -64,10 +64,12 @@ def test_extra_can_name_the_driver() -> None:
 
 
 def test_run_ids_and_dag_ids() -> None:
-    """Airflow run ids become file-safe; only sync DAG ids name a source."""
-    assert (
-        safe_run_id("asset_triggered__2026-01-01T00:00:00+00:00_x")
-        == "airflow-asset_triggered__2026-01-01T00_00_00_00_00_x"
+    """An Airflow run's summary is a file-safe ``run-<time>-airflow-...`` (the run index reads ``run-*``);
+    only sync DAG ids name a source."""
+    run_id = new_run_id("airflow:asset_triggered__2026-01-01T00:00:00+00:00_x")
+    assert run_id.startswith("run-2") and run_id.endswith(
+        "-airflow-asset_triggered__2026-01-01T00_00_00_00_00_x"
     )
+    assert new_run_id("cli").startswith("run-") and "airflow" not in new_run_id("cli")
     assert source_of_dag("gridsync_sync_civil_affairs") == "civil_affairs"
     assert source_of_dag("gridsync_publish") is None

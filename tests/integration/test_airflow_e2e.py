@@ -31,6 +31,7 @@ from pipelines.airflow_local import (
 )
 from pipelines.layout import WarehouseLayout
 from pipelines.publish import read_published
+from pipelines.runs import read_run_summaries
 from pipelines.settings import DEFAULT_SOURCES_DIR
 from tests.dags.runs import metadata_copy, migrated_template
 
@@ -220,5 +221,5 @@ def test_triggered_syncs_lead_to_an_asset_scheduled_publish(
         assert {ti["queue"] for ti in tis} == {setup.queue}
         worker_log = next(c.log_path for c in started if c.name == "celery-worker").read_text()
         assert "execute_workload" in worker_log and "succeeded" in worker_log
-    summaries = [json.loads(p.read_text()) for p in layout.runs.glob("airflow-*.json")]
-    assert any(s["published"] and sorted(s["sources"]) == SOURCES for s in summaries)
+    summaries = [s for s in read_run_summaries(layout) if s["origin"].startswith("airflow:")]
+    assert any(s["published"] and sorted(s["batches"]) == SOURCES for s in summaries)
