@@ -157,15 +157,20 @@ def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    """Build the four demo department systems and run the whole flow into a local warehouse."""
-    from pipelines.demo import build_demo
+    """Build the demo department systems and run the whole flow into a local warehouse."""
+    from pipelines.demo import SpecError, build_demo, load_spec
     from pipelines.evaluate import read_truth, score_links
     from pipelines.publish import read_published
 
+    try:
+        spec = load_spec(args.profile, args.errors)
+    except SpecError as invalid:
+        print(f"gridsync: {invalid}", file=sys.stderr)
+        return 1
     started = time.perf_counter()
     say = _progress(started)
-    say(f"building demo department systems for {args.residents} residents in {args.out}")
-    systems = build_demo(args.out / "systems", residents=args.residents, seed=args.seed)
+    say(f"building {spec.name} demo department systems for {args.residents} residents in {args.out}")
+    systems = build_demo(args.out / "systems", residents=args.residents, seed=args.seed, spec=spec)
     environ = {**settings.environ, **systems.environment()}
     warehouse = args.out / "warehouse"
     summary = run_flow(settings.sources_dir, warehouse, environ, say, settings.grants_dir, origin="demo")
@@ -261,6 +266,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     demo.add_argument("--residents", type=int, default=20_000)
     demo.add_argument("--seed", type=int, default=20261127)
     demo.add_argument("--out", type=Path, default=DEMO_ROOT)
+    demo.add_argument("--profile", default="wuchang", help="district profile: a built-in name or a YAML file")
+    demo.add_argument("--errors", type=Path, help="YAML file of rates and shares laid over the profile")
     demo.set_defaults(handler=cmd_demo)
 
     run = commands.add_parser("run", help="run the whole flow once for every contract")

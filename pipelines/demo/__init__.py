@@ -1,8 +1,9 @@
 """Demo department systems: four source databases built from one synthetic population, plus the truth.
 
-``build_demo`` writes the public-security, grid, civil-affairs and social-security systems (SQLite
-files by default, or any SQLAlchemy URL), the ground truth of which records are the same person,
-the population itself and a log of every injected error and format variant. ``apply_next_day_update``
+``build_demo`` writes the department systems of a district profile (``pipelines.demo.spec``; by
+default 武昌区's public-security, grid, civil-affairs and social-security systems) as SQLite files
+or into any SQLAlchemy URL, with the ground truth of which records are the same person, the
+population itself and a log of every injected error and format variant. ``apply_next_day_update``
 then plays one day of life on them (moves, new phones, deaths, arrivals) for incremental runs.
 
 Files in ``out_dir``: ``<source>.sqlite`` (unless URLs are given), ``truth.parquet``
@@ -20,8 +21,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from pipelines.demo.departments import department_systems
 from pipelines.demo.load import write_systems
 from pipelines.demo.population import AS_OF, generate_population
+from pipelines.demo.spec import DemoSpec, SpecError, load_spec
 from pipelines.demo.state import (
     ERRORS_FILE,
     POPULATION_FILE,
@@ -35,7 +38,16 @@ from pipelines.demo.state import (
 from pipelines.demo.systems import build_systems
 from pipelines.demo.update import next_day
 
-__all__ = ["DemoSystems", "DemoUpdate", "apply_next_day_update", "build_demo", "connection_variable"]
+__all__ = [
+    "DemoSpec",
+    "DemoSystems",
+    "DemoUpdate",
+    "SpecError",
+    "apply_next_day_update",
+    "build_demo",
+    "connection_variable",
+    "load_spec",
+]
 
 DEFAULT_RESIDENTS = 20_000
 DEFAULT_SEED = 20261127
@@ -55,6 +67,7 @@ class DemoSystems:
         row_counts: rows per source system.
         residents: size of the population.
         seed: the seed everything was drawn from.
+        spec: the profile the systems were built from.
     """
 
     out_dir: Path
@@ -66,6 +79,7 @@ class DemoSystems:
     row_counts: dict[str, int]
     residents: int
     seed: int
+    spec: DemoSpec
 
     def environment(self) -> dict[str, str]:
         """The environment the source contracts resolve against (``PUBLIC_SECURITY_URL`` …).
@@ -82,8 +96,9 @@ def build_demo(
     seed: int = DEFAULT_SEED,
     urls: dict[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
+    spec: DemoSpec | None = None,
 ) -> DemoSystems:
-    """Build the four demo department systems and their ground truth.
+    """Build a district's department systems and their ground truth.
 
     Args:
         out_dir: folder for the SQLite files, the truth, the population and the state.
@@ -92,6 +107,7 @@ def build_demo(
         urls: SQLAlchemy URL per source (e.g. ``{"grid": "postgresql+psycopg2://…"}``); sources not
             listed go to ``out_dir/<source>.sqlite``. Existing demo tables there are replaced.
         progress: called with one line per finished step (what it made, how long it took).
+        spec: the district profile, with any overrides (``load_spec``); the default profile if None.
 
     Returns:
         Where everything is and how many rows each source got.
@@ -101,12 +117,13 @@ def build_demo(
     """
     if residents < 1:
         raise ValueError(f"a demo needs at least one resident, got residents={residents}")
-    targets = source_urls(out_dir, urls)
+    spec = spec or load_spec()
+    targets = source_urls(out_dir, tuple(spec.systems), urls)
     step = _Stopwatch(progress)
     out_dir.mkdir(parents=True, exist_ok=True)
-    population = generate_population(residents, seed)
+    population = generate_population(residents, seed, spec.population)
     step(f"population: {residents:,} residents")
-    tables = build_systems(population, seed)
+    tables = build_systems(department_systems(spec), population, seed)
     step("department views: " + ", ".join(f"{t.system.source} {t.data.num_rows:,}" for t in tables))
     counts = write_systems(tables, targets)
     step(f"written: {sum(counts.values()):,} rows into {len(counts)} databases")
@@ -120,6 +137,7 @@ def build_demo(
         next_person_no=residents + 1,
         next_household_no=int(population.column("household_key")[-1].as_py()[1:]) + 1,
         on_given_urls=tuple(sorted(urls or {})),
+        spec=spec,
     ).save(out_dir)
     step("truth, population, error log and state saved")
     return DemoSystems(
@@ -132,6 +150,7 @@ def build_demo(
         row_counts=counts,
         residents=residents,
         seed=seed,
+        spec=spec,
     )
 
 

@@ -280,3 +280,16 @@ def inject(
         free[rows] = False
         log.add(column, kind, rows)
     return scatter(values, np.concatenate(chosen), rewritten) if chosen else values
+
+
+DATE_ERRORS = ("mistyped_date", "chinese_date_format", "missing")
+"""Ways a date goes wrong: a few days off, written 'YYYY年M月D日', left out (drawn in this order)."""
+
+KINDS_BY_VALUE: Mapping[str, frozenset[str]] = {
+    "id_number": frozenset(ID_ERRORS),
+    "name": frozenset(NAME_ERRORS),
+    "phone": frozenset(PHONE_ERRORS),
+    "date": frozenset(DATE_ERRORS),
+    "code": frozenset({"missing"}),
+}
+"""The error kinds a profile may give each kind of value (``spec.SystemSpec.errors``)."""

@@ -38,7 +38,7 @@ def sa_table(system: DepartmentSystem, metadata: sa.MetaData | None = None) -> s
     columns = [
         sa.Column(
             spec.name,
-            spec.type,
+            spec.sql_type(),
             primary_key=declared and spec.name == system.primary_key,
             comment=spec.comment,
         )

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import ConfigDict
+from pydantic.dataclasses import dataclass as validated_dataclass
 
 from pipelines.demo import names, places
 from pipelines.demo.strings import concat, lookup, scatter, zero_pad
@@ -53,7 +55,7 @@ RESIDENCIES = ("registered", "migrant", "foreign")
 REGISTERED, MIGRANT, FOREIGN = range(3)
 
 
-@dataclass(frozen=True)
+@validated_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class PopulationSpec:
     """Shares and rates that shape the synthetic population.
 

@@ -6,13 +6,13 @@ import datetime
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.demo.systems import SYSTEMS
+from pipelines.demo.spec import DemoSpec, load_spec, validate_spec
 
 TRUTH_FILE = "truth.parquet"
 POPULATION_FILE = "population.parquet"
@@ -56,6 +56,7 @@ class DemoState:
         next_household_no: next free household key number.
         on_given_urls: sources built on URLs the caller gave (not the default SQLite files); daily
             updates need those URLs again.
+        spec: the profile the systems were built from (with any overrides).
     """
 
     seed: int
@@ -64,11 +65,16 @@ class DemoState:
     next_person_no: int
     next_household_no: int
     on_given_urls: tuple[str, ...] = ()
+    spec: DemoSpec = field(default_factory=load_spec)
 
     def save(self, out_dir: Path) -> None:
         """Write the state to ``out_dir/demo.json``."""
-        document = {**asdict(self), "day": self.day.isoformat()}
-        _replace_text(out_dir / STATE_FILE, json.dumps(document, indent=1))
+        document = {
+            **{name: value for name, value in asdict(self).items() if name != "spec"},
+            "day": self.day.isoformat(),
+            "spec": self.spec.document(),
+        }
+        _replace_text(out_dir / STATE_FILE, json.dumps(document, indent=1, ensure_ascii=False))
 
     @classmethod
     def load(cls, out_dir: Path) -> DemoState:
@@ -82,7 +88,9 @@ class DemoState:
             raise FileNotFoundError(f"{path}: no demo here; build one with build_demo first")
         document = json.loads(path.read_text(encoding="utf-8"))
         day = datetime.date.fromisoformat(document["day"])
-        return cls(**{**document, "day": day, "on_given_urls": tuple(document.get("on_given_urls", ()))})
+        spec = validate_spec(document["spec"], str(path)) if "spec" in document else load_spec()
+        given = tuple(document.get("on_given_urls", ()))
+        return cls(**{**document, "day": day, "on_given_urls": given, "spec": spec})
 
     def urls(self, out_dir: Path, given: Mapping[str, str] | None) -> dict[str, str]:
         """The database of each source, checking that sources built on given URLs get them again.
@@ -102,7 +110,7 @@ class DemoState:
             raise ValueError(
                 f"{out_dir}: sources {missing} were built on database URLs; pass those urls again"
             )
-        return source_urls(out_dir, given)
+        return source_urls(out_dir, tuple(self.spec.systems), given)
 
 
 @dataclass(frozen=True)
@@ -142,20 +150,23 @@ def write_parquet(table: pa.Table, path: Path) -> None:
     os.replace(partial, path)
 
 
-def source_urls(out_dir: Path, urls: Mapping[str, str] | None = None) -> dict[str, str]:
+def source_urls(
+    out_dir: Path, sources: tuple[str, ...], urls: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The database URL of every demo source: the given ones, else ``out_dir/<source>.sqlite``.
 
     Args:
         out_dir: the demo folder.
+        sources: the demo's source names.
         urls: URLs for some or all sources.
 
     Returns:
-        A URL for each of the four sources.
+        A URL for each source.
 
     Raises:
         ValueError: ``urls`` names a source that is not one of the demo's.
     """
-    known = [system.source for system in SYSTEMS]
+    known = list(sources)
     unknown = sorted(set(urls or {}) - set(known))
     if unknown:
         raise ValueError(f"unknown demo source(s) {unknown}; the demo sources are {known}")

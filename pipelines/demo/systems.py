@@ -1,24 +1,18 @@
-"""The four demo department systems: partial, differently coded, differently wrong views of one population.
+"""Department systems: partial, differently coded, differently wrong views of one population.
 
-Each system has its own table, column codes in the style of Chinese government data dictionaries,
-its own code lists and date formats, its own coverage of the population, and its own errors:
-
-- public_security ``hj_czrk`` (公安 常住人口): registered residents only, the cleanest ID numbers,
-  knows deaths.
-- grid ``wg_syrk`` (网格 实有人口): everyone living here, migrants and foreigners included, collected
-  door to door and the messiest: missing and masked IDs, pinyin names, typos, duplicates.
-- civil_affairs ``mz_jzdx`` (民政 救助对象): a few percent, mostly elderly; an old system with
-  traditional characters and full-width digits; pays some people public security knows are dead.
-- social_security ``rs_cbry`` (人社 参保人员): most adults; ID numbers that went through Excel,
-  15-digit IDs, lowercase x.
+A ``DepartmentSystem`` is one kind of system (household register, grid roster, assistance,
+insurance; see ``pipelines.demo.departments``) given a table by a profile (``pipelines.demo.spec``):
+whom it covers, how it writes a person down, how it learns of changes in people's lives, and the
+rows standardizing has to reject. Renderers write values by role (``id_number``, ``name`` …); the
+profile's columns name them and give their codes and layouts.
 
 A few rows per ten thousand cannot be used at all, and standardizing has to quarantine them (see
-``UnusableRows``): grid entries saved without a record number, the same record number exported
-twice, and grid or civil-affairs rows with neither a name nor a usable ID number. They are junk, not
-anyone's record: their truth rows have no ``person_key``.
+``UnusableRows``): roster entries saved without a record number, the same record number exported
+twice, and rows with neither a name nor a usable ID number. They are junk, not anyone's record:
+their truth rows have no ``person_key``.
 
-Record keys are each department's own; the ``person_key`` never reaches a source table. The rates
-below are shares of the rows an error can apply to (see ``errors.inject``).
+Record keys are each department's own; the ``person_key`` never reaches a source table. Error
+rates are shares of the rows an error can apply to (see ``errors.inject``).
 """
 
 from __future__ import annotations
@@ -26,104 +20,16 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import sqlalchemy as sa
 
-from pipelines.demo import places
-from pipelines.demo.errors import ID_ERRORS, MIN_INJECTED, NAME_ERRORS, PHONE_ERRORS, ErrorLog, inject
-from pipelines.demo.population import AS_OF, age_in_years, draw_homes, draw_mobiles, home_columns
-from pipelines.demo.strings import as_array, concat, format_time, lookup, replace_rows, scatter, zero_pad
+from pipelines.demo.errors import MIN_INJECTED, ErrorLog, Messiness, inject
+from pipelines.demo.population import AS_OF, age_in_years
+from pipelines.demo.spec import Column, SystemSpec
+from pipelines.demo.strings import as_array, scatter
 
-# -- coverage ----------------------------------------------------------------------------------------
-PUBLIC_SECURITY_COVERAGE = 0.97  # of registered residents, living or dead
-GRID_COVERAGE = 0.90  # of everyone living in the district
-GRID_KEEPS_DECEASED = 0.40  # of the deceased it covered, still on the grid roster
-GRID_DUPLICATES = 0.01  # rows registered a second time (another grid worker, another visit)
-CIVIL_AFFAIRS_COVERAGE = 0.03  # of all residents, drawn among registered ones, the elderly 2.5 times as often
-CIVIL_AFFAIRS_SECOND_RECORDS = 0.10  # beneficiaries with a second record (临时救助 besides 低保/特困)
-CIVIL_AFFAIRS_PAID_AFTER_DEATH = 0.25  # deceased beneficiaries still 正常 (a conflict to find later)
-CIVIL_AFFAIRS_SUSPENDED = 0.05  # living beneficiaries whose payment is 停发
-SOCIAL_SECURITY_COVERAGE = 0.70  # of registered and migrant adults
-SOCIAL_SECURITY_DUPLICATES = 0.002  # insured twice (重复参保), the second record suspended
-SOCIAL_SECURITY_TERMINATED_AFTER_DEATH = 0.90  # deceased insured whose status is 终止参保
-SOCIAL_SECURITY_SUSPENDED = 0.15  # living insured under 60 with status 暂停参保
-SOCIAL_SECURITY_STALE_CONTACT = 0.10  # rows with an old address, and rows with an old phone
-
-# -- errors, per column: kind -> share of the rows it can apply to ----------------------------------
-PUBLIC_SECURITY_ID_ERRORS = {"lowercase_x": 0.02}
-PUBLIC_SECURITY_NAME_ERRORS = {"outer_spaces": 0.002}
-GRID_ID_ERRORS = {
-    "missing": 0.06,
-    "masked": 0.03,
-    "placeholder": 0.01,
-    "mistyped_digit": 0.01,
-    "full_width": 0.01,
-    "inner_spaces": 0.01,
-    "old_15_digit": 0.01,
-    "lowercase_x": 0.30,
-}
-GRID_ID_TYPE_MISSING = 0.02
-GRID_NAME_ERRORS = {
-    "rare_character_as_question_mark": 0.5,
-    "pinyin_only": 0.01,
-    "homophone": 0.02,
-    "inner_space": 0.02,
-    "traditional": 0.005,
-    "dot_variant": 0.40,  # '•', '.', '．' or '・' instead of '·'
-    "dot_missing": 0.10,
-    "outer_spaces": 0.01,
-}
-GRID_GENDER_MISSING = 0.01
-GRID_BIRTH_DATE_CHINESE = 0.25  # 'YYYY年M月D日' instead of 'YYYY/MM/DD'
-GRID_BIRTH_DATE_MISSING = 0.02
-GRID_BIRTH_DATE_MISTYPED = 0.01  # a few days off, disagreeing with the ID number
-GRID_PHONE_ERRORS = {
-    "missing": 0.08,
-    "dashed": 0.15,
-    "spaced": 0.10,
-    "country_code": 0.08,
-    "two_numbers": 0.03,
-    "bracketed_area_code": 0.20,
-    "no_area_code": 0.30,
-    "full_width": 0.01,
-}
-GRID_ADDRESS_STYLES = (0.5, 0.3, 0.2)  # 街道+社区+小区+栋单元室, 小区+3-2-1502, 武昌区+小区+栋单元室
-CIVIL_AFFAIRS_ID_ERRORS = {
-    "missing": 0.01,
-    "full_width": 0.03,
-    "old_15_digit": 0.05,
-    "outer_spaces": 0.01,
-    "lowercase_x": 0.50,
-}
-CIVIL_AFFAIRS_NAME_ERRORS = {
-    "rare_character_as_question_mark": 1.0,  # its character set lacks them
-    "traditional": 0.08,
-    "homophone": 0.01,
-    "inner_space": 0.01,
-}
-CIVIL_AFFAIRS_PHONE_ERRORS = {"no_area_code": 0.30, "dashed": 0.10, "missing": 0.03}
-SOCIAL_SECURITY_ID_ERRORS = {
-    "excel_scientific": 0.01,
-    "excel_truncated": 0.005,
-    "old_15_digit": 0.03,
-    "full_width": 0.01,
-    "outer_spaces": 0.01,
-    "lowercase_x": 0.50,
-}
-SOCIAL_SECURITY_NAME_ERRORS = {"full_width_padding": 0.30, "homophone": 0.005, "traditional": 0.005}
-SOCIAL_SECURITY_PHONE_ERRORS = {"missing": 0.05, "country_code": 0.05, "dashed": 0.05}
-
-# -- unusable rows, per system: the quarantine rule a row trips -> share of the table's rows ------------
-GRID_UNUSABLE = {
-    "missing_primary_key": 0.0002,  # saved from the grid app before a 人员编号 was assigned
-    "duplicate_primary_key": 0.0003,  # one entry submitted twice, minutes apart, under one number
-    "unidentifiable_record": 0.0005,  # a door-to-door entry with neither a name nor an ID number
-}
-CIVIL_AFFAIRS_UNUSABLE = {"unidentifiable_record": 0.0005}  # an application abandoned half typed in
 UNUSABLE_MAX_SHARE = 0.004
 """At most this share of a table's rows is unusable of each kind (the ``primary_key_present`` check
 blocks the publish when more than 1% of a batch has no key), so tiny demos get fewer than
@@ -134,17 +40,6 @@ UNKNOWN_IDS = (None, "无", "不详", "000000000000000000")
 
 RECORDS_SINCE = datetime.date(2016, 1, 1)
 """Registration and update timestamps of the first build fall between this day and ``AS_OF``."""
-
-GRID_DOCUMENT_CODES = {
-    "cn_resident_id": "111",
-    "passport": "414",
-    "hk_macao_permit": "516",
-    "tw_permit": "511",
-    "foreign_permanent_resident": "553",
-}
-GRID_RESIDENCY_CODES = {"registered": "户籍", "migrant": "流动", "foreign": "境外"}
-ASSISTANCE_KINDS = ("低保", "特困", "临时救助")
-RETIREMENT_AGE = {"M": 60, "F": 55}
 
 
 @dataclass(frozen=True)
@@ -164,16 +59,8 @@ class BuildContext:
     min_injected: int = MIN_INJECTED
 
 
-@dataclass(frozen=True)
-class ColumnSpec:
-    """One column of a department table: code, SQL type, meaning."""
-
-    name: str
-    type: sa.types.TypeEngine[Any]
-    comment: str
-
-
 Columns = dict[str, pa.Array]
+"""Values by role (``id_number``, ``name`` …), one per row."""
 UNUSABLE_RULES = ("missing_primary_key", "duplicate_primary_key", "unidentifiable_record")
 
 
@@ -213,7 +100,7 @@ class Refresh:
     """How a system rewrites a record when a person's life changes.
 
     Attributes:
-        render: the columns to rewrite, for the people concerned.
+        render: the values to rewrite, by role, for the people concerned.
         same_day: share of such changes the department records the day they happen.
     """
 
@@ -226,36 +113,64 @@ class DepartmentSystem:
     """A department system: its table, who it covers, how it writes a person down.
 
     Attributes:
-        source: the source_system name (as in ``schemas/sources/<source>.yaml``).
-        title: what the table is.
-        table: table name.
-        primary_key: the department's record key column.
-        updated_column: the column that says when a row last changed.
-        columns: the table's columns in order.
+        source: the source_system name (as in its contract).
+        spec: its part of the profile: table, columns, coverage, errors.
         select: positions of the covered people in the population, repeated for people with
             more than one record.
-        render: every column for the selected people (with their record numbers in ``record_no``
-            and ``is_repeat`` marking a person's second and later records).
+        render: every value by role for the selected people (with their record numbers in
+            ``record_no`` and ``is_repeat`` marking a person's second and later records).
         refresh: per kind of change in a person's life (``address``, ``registered_address``,
             ``phone``, ``death``), how the system records it.
         unusable: the rows standardizing must reject, if the system has any.
     """
 
     source: str
-    title: str
-    table: str
-    primary_key: str
-    updated_column: str
-    columns: tuple[ColumnSpec, ...]
+    spec: SystemSpec
     select: Selector
     render: Renderer
     refresh: Mapping[str, Refresh]
     unusable: UnusableRows | None = None
 
     @property
+    def title(self) -> str:
+        """What the table is."""
+        return self.spec.title
+
+    @property
+    def table(self) -> str:
+        """The table's name."""
+        return self.spec.table
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        """The table's columns, in order."""
+        return tuple(self.spec.columns.values())
+
+    @property
+    def primary_key(self) -> str:
+        """The department's record key column."""
+        return self.spec.name(self.spec.primary_key)
+
+    @property
+    def updated_column(self) -> str:
+        """The column that says when a row last changed."""
+        return self.spec.name("updated_at")
+
+    @property
     def declares_primary_key(self) -> bool:
         """The table has a primary-key constraint (no key missing or repeated in it)."""
         return self.unusable is None or self.unusable.keys_unique
+
+    def named(self, values: Columns) -> Columns:
+        """Values by column name, for the roles the table has, in the table's order.
+
+        Args:
+            values: values by role.
+
+        Returns:
+            Values by column name.
+        """
+        return {column.name: values[role] for role, column in self.spec.columns.items() if role in values}
 
 
 @dataclass(frozen=True)
@@ -300,28 +215,32 @@ def column(table: pa.Table, name: str) -> pa.Array:
     return as_array(table.column(name))
 
 
-def _days(table: pa.Table, name: str) -> np.ndarray:
+def days(table: pa.Table, name: str) -> np.ndarray:
+    """A date column as ``datetime64[D]``."""
     return column(table, name).to_numpy(zero_copy_only=False).astype("datetime64[D]")
 
 
-def _is(table: pa.Table, name: str, value: str) -> np.ndarray:
+def equals(table: pa.Table, name: str, value: str) -> np.ndarray:
+    """Rows whose column holds ``value`` (null is not equal)."""
     return np.asarray(pc.fill_null(pc.equal(column(table, name), value), False), dtype=bool)
 
 
-def _deceased(table: pa.Table) -> np.ndarray:
+def deceased(table: pa.Table) -> np.ndarray:
+    """Rows of people who died."""
     return np.asarray(column(table, "is_deceased"), dtype=bool)
 
 
-def _ages(table: pa.Table, on: datetime.date) -> np.ndarray:
-    return age_in_years(_days(table, "birth_date"), on)
+def ages(table: pa.Table, on: datetime.date) -> np.ndarray:
+    """Completed years of age of each row's person on a day."""
+    return age_in_years(days(table, "birth_date"), on)
 
 
-def _covered(rng: np.random.Generator, share: np.ndarray) -> np.ndarray:
+def covered(rng: np.random.Generator, share: np.ndarray) -> np.ndarray:
     """Positions of the people a system covers, each with its own chance."""
     return np.flatnonzero(rng.random(len(share)) < share)
 
 
-def _at_least(rng: np.random.Generator, chosen: np.ndarray, pool: np.ndarray, minimum: int) -> np.ndarray:
+def at_least(rng: np.random.Generator, chosen: np.ndarray, pool: np.ndarray, minimum: int) -> np.ndarray:
     """Add people of ``pool`` (a mask) to ``chosen`` until it holds at least ``minimum`` of them."""
     missing = minimum - int(pool[chosen].sum())
     outside = np.flatnonzero(pool & ~np.isin(np.arange(len(pool)), chosen))
@@ -329,7 +248,8 @@ def _at_least(rng: np.random.Generator, chosen: np.ndarray, pool: np.ndarray, mi
     return np.sort(np.concatenate([chosen, extra]))
 
 
-def _with_repeats(rng: np.random.Generator, persons: np.ndarray, share: float, minimum: int) -> np.ndarray:
+def with_repeats(rng: np.random.Generator, persons: np.ndarray, share: float, minimum: int) -> np.ndarray:
+    """The positions plus a share of them a second time (people with two records)."""
     count = min(len(persons), max(round(share * len(persons)), minimum if len(persons) else 0))
     return np.concatenate([persons, rng.choice(persons, count, replace=False)])
 
@@ -337,12 +257,6 @@ def _with_repeats(rng: np.random.Generator, persons: np.ndarray, share: float, m
 def repeated_rows(people: pa.Table) -> np.ndarray:
     """Rows whose person already has an earlier row (second records, duplicates)."""
     return np.asarray(column(people, "is_repeat"), dtype=bool)
-
-
-def recode(values: pa.Array, codes: Mapping[str, str]) -> pa.Array:
-    """Translate values through a code list; unlisted values become null."""
-    index = pc.index_in(values, value_set=pa.array(list(codes), pa.string()))
-    return pa.array(list(codes.values()), pa.string()).take(index)
 
 
 def moments(rng: np.random.Generator, count: int, start: object, end: object) -> pa.Array:
@@ -364,529 +278,77 @@ def moments(rng: np.random.Generator, count: int, start: object, end: object) ->
     return pa.array(day.astype("datetime64[s]") + seconds, pa.timestamp("s"))
 
 
-def _choice(rng: np.random.Generator, shares: tuple[float, ...], count: int) -> np.ndarray:
+def choice(rng: np.random.Generator, shares: tuple[float, ...], count: int) -> np.ndarray:
+    """Draw positions into ``shares`` (weights, normalised), one per row."""
     weights = np.asarray(shares, dtype=np.float64)
     return rng.choice(len(weights), count, p=weights / weights.sum())
 
 
-def _flat(people: pa.Table) -> list[object]:
-    """The flat as address parts: building 栋, unit 单元, room 室."""
-    building, unit, room = (pc.cast(column(people, c), pa.string()) for c in ("building", "unit", "room"))
-    return [building, "栋", unit, "单元", room, "室"]
-
-
-def _without(values: pa.Array, rows: np.ndarray) -> pa.Array:
+def without(values: pa.Array, rows: np.ndarray) -> pa.Array:
     """The column with the given rows emptied."""
     return scatter(values, rows, [None] * len(rows))
 
 
-def _recorded_after_death(
+def recorded_after_death(
     rng: np.random.Generator, people: pa.Table, context: BuildContext, stamps: pa.Array, within_days: int
 ) -> pa.Array:
     """Update times of the deceased's rows moved to the weeks after the death (inside the context)."""
-    dead = np.flatnonzero(_deceased(people))
-    first = np.maximum(_days(people, "death_date")[dead] + 1, np.datetime64(context.since))
+    dead = np.flatnonzero(deceased(people))
+    first = np.maximum(days(people, "death_date")[dead] + 1, np.datetime64(context.since))
     last = np.minimum(first + within_days, np.datetime64(context.as_of))
     return scatter(stamps, dead, moments(rng, len(dead), first, last))
 
 
-def _record_keys(prefix: str, people: pa.Table, width: int) -> pa.Array:
-    return concat(prefix, zero_pad(column(people, "record_no").to_numpy(), width))
+def record_keys(key: Column, people: pa.Table) -> pa.Array:
+    """Record keys of the selected people, from their record numbers."""
+    return key.keys(column(people, "record_no").to_numpy())
 
 
-def _mistype_dates(rng: np.random.Generator, days: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    shifted = days.copy()
-    shifted[rows] = days[rows] + rng.choice(np.array([-3, -2, -1, 1, 2, 3]), len(rows))
+def mistype_dates(rng: np.random.Generator, dates: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The dates with some rows a few days off."""
+    shifted = dates.copy()
+    shifted[rows] = dates[rows] + rng.choice(np.array([-3, -2, -1, 1, 2, 3]), len(rows))
     return shifted
 
 
-def _pick_rows(rng: np.random.Generator, rows: np.ndarray, share: float, minimum: int) -> np.ndarray:
+def with_errors(
+    spec: SystemSpec,
+    error_scale: float,
+    role: str,
+    values: pa.Array,
+    catalog: Mapping[str, Messiness],
+    rng: np.random.Generator,
+    context: BuildContext,
+    log: ErrorLog,
+    aux: pa.Array | None = None,
+) -> pa.Array:
+    """Give a role's clean values the errors the spec declares for it (see ``errors.inject``).
+
+    Args:
+        spec: the system's part of the profile.
+        error_scale: multiplies every rate.
+        role: the role (its column is named in the log).
+        values: the clean values.
+        catalog: the kinds known for this sort of value.
+        rng: the system's random generator.
+        context: ``min_injected``.
+        log: where the rows are recorded.
+        aux: per-row helper values for kinds that need them.
+
+    Returns:
+        The values with the errors in them.
+    """
+    rates = spec.rates(role, error_scale)
+    return inject(rng, values, spec.name(role), rates, catalog, log, aux=aux, minimum=context.min_injected)
+
+
+def pick_rows(rng: np.random.Generator, rows: np.ndarray, share: float, minimum: int) -> np.ndarray:
+    """A share of the given rows (at least ``minimum`` of them when the share is not zero), sorted."""
     count = min(len(rows), max(round(share * len(rows)), minimum)) if share > 0 else 0
     return np.sort(rng.choice(rows, count, replace=False))
 
 
-# -- public security: hj_czrk 常住人口 ----------------------------------------------------------------
-
-PUBLIC_SECURITY_COLUMNS = (
-    ColumnSpec("GMSFHM", sa.String(18), "公民身份号码"),
-    ColumnSpec("XM", sa.String(50), "姓名"),
-    ColumnSpec("XBDM", sa.String(1), "性别代码 GB/T 2261.1: 1 男, 2 女"),
-    ColumnSpec("CSRQ", sa.String(8), "出生日期 YYYYMMDD"),
-    ColumnSpec("MZ", sa.String(2), "民族代码 GB 3304"),
-    ColumnSpec("HJDZ", sa.String(200), "户籍地址"),
-    ColumnSpec("SSXQDM", sa.String(12), "户籍地所属社区 统计用区划代码"),
-    ColumnSpec("HH", sa.String(20), "户号"),
-    ColumnSpec("SWBZ", sa.String(1), "死亡标志: 0 否, 1 是"),
-    ColumnSpec("SWRQ", sa.String(8), "死亡日期 YYYYMMDD"),
-    ColumnSpec("GXSJ", sa.DateTime(), "更新时间"),
-)
-
-
-def select_public_security(
-    population: pa.Table, rng: np.random.Generator, context: BuildContext
-) -> np.ndarray:
-    """Registered residents, living or dead, minus a few registered in another district's books."""
-    return _covered(rng, _is(population, "residency", "registered") * PUBLIC_SECURITY_COVERAGE)
-
-
-def public_security_address(
-    people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
-) -> Columns:
-    """户籍地址 with the province, and the division code of the registered community."""
-    return {
-        "HJDZ": concat(places.PROVINCE, column(people, "registered_address")),
-        "SSXQDM": column(people, "registered_division_code"),
-    }
-
-
-def public_security_death(
-    people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
-) -> Columns:
-    """Death flag and date, as the register records them."""
-    return {
-        "SWBZ": pc.if_else(column(people, "is_deceased"), "1", "0"),
-        "SWRQ": format_time(column(people, "death_date"), "%Y%m%d"),
-    }
-
-
-def render_public_security(
-    people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
-) -> Columns:
-    """Every column of ``hj_czrk`` for the selected people."""
-    minimum = context.min_injected
-    changed = moments(rng, people.num_rows, context.since, context.as_of)
-    return {
-        "GMSFHM": inject(
-            rng,
-            column(people, "id_number"),
-            "GMSFHM",
-            PUBLIC_SECURITY_ID_ERRORS,
-            ID_ERRORS,
-            log,
-            minimum=minimum,
-        ),
-        "XM": inject(
-            rng, column(people, "name"), "XM", PUBLIC_SECURITY_NAME_ERRORS, NAME_ERRORS, log, minimum=minimum
-        ),
-        "XBDM": recode(column(people, "gender"), {"M": "1", "F": "2"}),
-        "CSRQ": format_time(column(people, "birth_date"), "%Y%m%d"),
-        "MZ": column(people, "ethnicity"),
-        **public_security_address(people, rng, context, log),
-        "HH": concat(places.DISTRICT_CODE, pc.utf8_slice_codeunits(column(people, "household_key"), 1)),
-        **public_security_death(people, rng, context, log),
-        "GXSJ": _recorded_after_death(rng, people, context, changed, 30),
-    }
-
-
-PUBLIC_SECURITY = DepartmentSystem(
-    source="public_security",
-    title="公安 常住人口 (household register)",
-    table="hj_czrk",
-    primary_key="GMSFHM",
-    updated_column="GXSJ",
-    columns=PUBLIC_SECURITY_COLUMNS,
-    select=select_public_security,
-    render=render_public_security,
-    refresh={
-        "registered_address": Refresh(public_security_address, 1.0),
-        "death": Refresh(public_security_death, 1.0),
-    },
-)
-
-
-# -- grid: wg_syrk 实有人口 -----------------------------------------------------------------------------
-
-GRID_COLUMNS = (
-    ColumnSpec("RYBH", sa.String(20), "人员编号"),
-    ColumnSpec("XM", sa.String(100), "姓名"),
-    ColumnSpec("XB", sa.String(2), "性别: 男/女"),
-    ColumnSpec(
-        "ZJLX", sa.String(3), "证件类型: 111 居民身份证, 414 护照, 516 港澳通行证, 511 台胞证, 553 永居证"
-    ),
-    ColumnSpec("ZJHM", sa.String(40), "证件号码"),
-    ColumnSpec("CSRQ", sa.String(20), "出生日期"),
-    ColumnSpec("LXDH", sa.String(50), "联系电话"),
-    ColumnSpec("XZZ", sa.String(200), "现住址"),
-    ColumnSpec("SQDM", sa.String(12), "所属社区 统计用区划代码"),
-    ColumnSpec("WGBM", sa.String(15), "网格编码"),
-    ColumnSpec("RYLB", sa.String(4), "人员类别: 户籍/流动/境外"),
-    ColumnSpec("DJSJ", sa.DateTime(), "登记时间"),
-    ColumnSpec("GXSJ", sa.DateTime(), "更新时间"),
-)
-
-
-def select_grid(population: pa.Table, rng: np.random.Generator, context: BuildContext) -> np.ndarray:
-    """Most people living here, some of the dead still listed, about one in a hundred twice."""
-    share = np.where(_deceased(population), GRID_COVERAGE * GRID_KEEPS_DECEASED, GRID_COVERAGE)
-    return _with_repeats(rng, _covered(rng, share), GRID_DUPLICATES, context.min_injected)
-
-
-def grid_address(people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog) -> Columns:
-    """现住址 in one of three styles, the community code and the grid (a few buildings each)."""
-    street, community, compound = (column(people, c) for c in ("street", "community", "compound"))
-    building, unit, room = (pc.cast(column(people, c), pa.string()) for c in ("building", "unit", "room"))
-    styles = [
-        concat(street, community, compound, *_flat(people)),
-        concat(compound, building, "-", unit, "-", room),
-        concat(places.DISTRICT, compound, *_flat(people)),
-    ]
-    style = pa.array(_choice(rng, GRID_ADDRESS_STYLES, people.num_rows))
-    grid_no = (column(people, "building").to_numpy().astype(np.int64) - 1) // 5 + 1
-    return {
-        "XZZ": pc.choose(style, *styles),
-        "SQDM": column(people, "division_code"),
-        "WGBM": concat(column(people, "division_code"), zero_pad(grid_no, 3)),
-    }
-
-
-def grid_phone(people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog) -> Columns:
-    """联系电话 in every format grid workers type."""
-    phone = inject(
-        rng,
-        column(people, "phone"),
-        "LXDH",
-        GRID_PHONE_ERRORS,
-        PHONE_ERRORS,
-        log,
-        minimum=context.min_injected,
-    )
-    return {"LXDH": phone}
-
-
-def _grid_birth_dates(
-    people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
-) -> pa.Array:
-    """'YYYY/MM/DD' or 'YYYY年M月D日'; some missing, some a few days off."""
-    days = _days(people, "birth_date")
-    free = np.ones(len(days), dtype=bool)
-    picked = {}
-    for kind, share, minimum in (
-        ("mistyped_date", GRID_BIRTH_DATE_MISTYPED, context.min_injected),
-        ("chinese_date_format", GRID_BIRTH_DATE_CHINESE, context.min_injected),
-        ("missing", GRID_BIRTH_DATE_MISSING, context.min_injected),
-    ):
-        picked[kind] = _pick_rows(rng, np.flatnonzero(free), share, minimum)
-        free[picked[kind]] = False
-        log.add("CSRQ", kind, picked[kind])
-    dates = pa.array(_mistype_dates(rng, days, picked["mistyped_date"]), pa.date32())
-    chinese = picked["chinese_date_format"]
-    text = scatter(
-        format_time(dates, "%Y/%m/%d"), chinese, format_time(dates.take(pa.array(chinese)), "%Y年%-m月%-d日")
-    )
-    return _without(text, picked["missing"])
-
-
-def render_grid(people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog) -> Columns:
-    """Every column of ``wg_syrk`` for the selected people."""
-    minimum = context.min_injected
-    rows = np.arange(people.num_rows)
-    no_type = _pick_rows(rng, rows, GRID_ID_TYPE_MISSING, minimum)
-    no_gender = _pick_rows(rng, rows, GRID_GENDER_MISSING, minimum)
-    log.add("ZJLX", "missing", no_type)
-    log.add("XB", "missing", no_gender)
-    registered = moments(rng, people.num_rows, context.since, context.as_of)
-    registered_day = registered.cast(pa.timestamp("s")).to_numpy().astype("datetime64[D]")
-    names = inject(
-        rng, column(people, "name"), "XM", GRID_NAME_ERRORS, NAME_ERRORS, log,
-        aux=column(people, "name_pinyin"), minimum=minimum,
-    )  # fmt: skip
-    return {
-        "RYBH": _record_keys("RY", people, 10),
-        "XM": names,
-        "XB": _without(recode(column(people, "gender"), {"M": "男", "F": "女"}), no_gender),
-        "ZJLX": _without(recode(column(people, "id_type"), GRID_DOCUMENT_CODES), no_type),
-        "ZJHM": inject(
-            rng, column(people, "id_number"), "ZJHM", GRID_ID_ERRORS, ID_ERRORS, log, minimum=minimum
-        ),
-        "CSRQ": _grid_birth_dates(people, rng, context, log),
-        **grid_phone(people, rng, context, log),
-        **grid_address(people, rng, context, log),
-        "RYLB": recode(column(people, "residency"), GRID_RESIDENCY_CODES),
-        "DJSJ": registered,
-        "GXSJ": moments(rng, people.num_rows, registered_day, context.as_of),
-    }
-
-
-GRID = DepartmentSystem(
-    source="grid",
-    title="网格 实有人口 (grid roster of actual residents)",
-    table="wg_syrk",
-    primary_key="RYBH",
-    updated_column="GXSJ",
-    columns=GRID_COLUMNS,
-    select=select_grid,
-    render=render_grid,
-    refresh={"address": Refresh(grid_address, 0.9), "phone": Refresh(grid_phone, 0.8)},
-    unusable=UnusableRows("XM", "ZJHM", GRID_UNUSABLE),
-)
-
-
-# -- civil affairs: mz_jzdx 救助对象 ---------------------------------------------------------------------
-
-CIVIL_AFFAIRS_COLUMNS = (
-    ColumnSpec("JZDXBH", sa.String(20), "救助对象编号"),
-    ColumnSpec("XM", sa.String(50), "姓名"),
-    ColumnSpec("SFZJHM", sa.String(40), "身份证件号码"),
-    ColumnSpec("XB", sa.String(1), "性别: M/F"),
-    ColumnSpec("CSRQ", sa.String(10), "出生日期 YYYY-MM-DD"),
-    ColumnSpec("LXDH", sa.String(50), "联系电话"),
-    ColumnSpec("JTZZ", sa.String(200), "家庭住址"),
-    ColumnSpec("JZLB", sa.String(8), "救助类别: 低保/特困/临时救助"),
-    ColumnSpec("BZJE", sa.Numeric(10, 2), "保障金额 (元/月; 临时救助为一次性)"),
-    ColumnSpec("FFZT", sa.String(4), "发放状态: 正常/停发"),
-    ColumnSpec("BZRQ", sa.String(10), "保障起始日期 YYYY-MM-DD"),
-    ColumnSpec("GXSJ", sa.DateTime(), "更新时间"),
-)
-
-
-def select_civil_affairs(population: pa.Table, rng: np.random.Generator, context: BuildContext) -> np.ndarray:
-    """A few percent of registered residents, the elderly more often; some with a second record."""
-    age = _ages(population, context.as_of)
-    weight = np.where(age >= 60, 2.5, np.where(age >= 18, 1.0, 0.8)) * _is(
-        population, "residency", "registered"
-    )
-    share = np.minimum(1.0, CIVIL_AFFAIRS_COVERAGE * population.num_rows / max(weight.sum(), 1.0) * weight)
-    covered = _covered(rng, share)
-    # so that even a small demo has deceased beneficiaries, whose payments may go on (a conflict)
-    covered = _at_least(rng, covered, (weight > 0) & _deceased(population), context.min_injected)
-    return _with_repeats(rng, covered, CIVIL_AFFAIRS_SECOND_RECORDS, context.min_injected)
-
-
-def civil_affairs_address(
-    people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
-) -> Columns:
-    """家庭住址: the full address, or the district and compound only."""
-    short = concat(places.DISTRICT, column(people, "compound"), *_flat(people))
-    use_short = pa.array(rng.random(people.num_rows) < 0.5)
-    return {"JTZZ": pc.if_else(use_short, short, column(people, "address"))}
-
-
-def civil_affairs_phone(
-    people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
-) -> Columns:
-    """联系电话, landlines often without the area code."""
-    phone = inject(
-        rng, column(people, "phone"), "LXDH", CIVIL_AFFAIRS_PHONE_ERRORS, PHONE_ERRORS, log,
-        minimum=context.min_injected,
-    )  # fmt: skip
-    return {"LXDH": phone}
-
-
-def civil_affairs_payment(
-    people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
-) -> Columns:
-    """发放状态: some payments suspended; most stop at death, some go on (a conflict)."""
-    deceased = _deceased(people)
-    still_paid = _pick_rows(
-        rng, np.flatnonzero(deceased), CIVIL_AFFAIRS_PAID_AFTER_DEATH, context.min_injected
-    )
-    stopped = deceased | (rng.random(people.num_rows) < CIVIL_AFFAIRS_SUSPENDED)
-    stopped[still_paid] = False
-    log.add("FFZT", "paid_after_death", still_paid)
-    return {"FFZT": pc.if_else(pa.array(stopped), "停发", "正常")}
-
-
-def _assistance(
-    people: pa.Table, rng: np.random.Generator, context: BuildContext
-) -> tuple[pa.Array, pa.Array]:
-    count = people.num_rows
-    elderly = _ages(people, context.as_of) >= 60
-    kind = np.where(elderly, _choice(rng, (0.6, 0.3, 0.1), count), _choice(rng, (0.8, 0.0, 0.2), count))
-    kind[repeated_rows(people)] = 2  # a second record is a one-off 临时救助
-    amount = np.select(
-        [kind == 0, kind == 1],
-        [rng.integers(78, 121, count) * 10, rng.integers(117, 157, count) * 10],
-        rng.integers(5, 51, count) * 100,
-    )
-    return lookup(ASSISTANCE_KINDS, kind), pa.array(amount.astype(np.float64), pa.float64())
-
-
-def render_civil_affairs(
-    people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
-) -> Columns:
-    """Every column of ``mz_jzdx`` for the selected people."""
-    minimum = context.min_injected
-    kind, amount = _assistance(people, rng, context)
-    died = _days(people, "death_date")
-    last_day = np.where(_deceased(people), died, np.datetime64(context.as_of) - 30)
-    started = moments(rng, people.num_rows, RECORDS_SINCE, last_day)
-    started_day = started.to_numpy().astype("datetime64[D]")
-    names = inject(
-        rng, column(people, "name"), "XM", CIVIL_AFFAIRS_NAME_ERRORS, NAME_ERRORS, log,
-        aux=column(people, "surname"), minimum=minimum,
-    )  # fmt: skip
-    ids = inject(
-        rng, column(people, "id_number"), "SFZJHM", CIVIL_AFFAIRS_ID_ERRORS, ID_ERRORS, log, minimum=minimum
-    )
-    return {
-        "JZDXBH": _record_keys("MZ" + places.DISTRICT_CODE, people, 8),
-        "XM": names,
-        "SFZJHM": ids,
-        "XB": column(people, "gender"),
-        "CSRQ": format_time(column(people, "birth_date"), "%Y-%m-%d"),
-        **civil_affairs_phone(people, rng, context, log),
-        **civil_affairs_address(people, rng, context, log),
-        "JZLB": kind,
-        "BZJE": amount,
-        **civil_affairs_payment(people, rng, context, log),
-        "BZRQ": format_time(started, "%Y-%m-%d"),
-        "GXSJ": moments(
-            rng, people.num_rows, np.maximum(started_day + 1, np.datetime64(context.since)), context.as_of
-        ),
-    }
-
-
-CIVIL_AFFAIRS = DepartmentSystem(
-    source="civil_affairs",
-    title="民政 救助对象 (social assistance recipients)",
-    table="mz_jzdx",
-    primary_key="JZDXBH",
-    updated_column="GXSJ",
-    columns=CIVIL_AFFAIRS_COLUMNS,
-    select=select_civil_affairs,
-    render=render_civil_affairs,
-    refresh={
-        "address": Refresh(civil_affairs_address, 0.6),
-        "phone": Refresh(civil_affairs_phone, 0.5),
-        "death": Refresh(civil_affairs_payment, 0.7),
-    },
-    unusable=UnusableRows("XM", "SFZJHM", CIVIL_AFFAIRS_UNUSABLE),
-)
-
-
-# -- social security: rs_cbry 参保人员 -----------------------------------------------------------------
-
-SOCIAL_SECURITY_COLUMNS = (
-    ColumnSpec("AAC001", sa.String(20), "个人编号"),
-    ColumnSpec("AAC002", sa.String(40), "公民身份号码"),
-    ColumnSpec("AAC003", sa.String(50), "姓名"),
-    ColumnSpec("AAC004", sa.String(1), "性别: 1 男, 2 女"),
-    ColumnSpec("AAC006", sa.String(10), "出生日期 YYYY-MM-DD"),
-    ColumnSpec("AAE005", sa.String(50), "联系电话"),
-    ColumnSpec("AAE006", sa.String(200), "地址"),
-    ColumnSpec("AAC008", sa.String(1), "参保状态: 1 正常参保, 2 暂停参保, 3 终止参保"),
-    ColumnSpec("AIC162", sa.String(10), "离退休日期 YYYY-MM-DD"),
-    ColumnSpec("AAE036", sa.DateTime(), "经办时间"),
-)
-
-
-def select_social_security(
-    population: pa.Table, rng: np.random.Generator, context: BuildContext
-) -> np.ndarray:
-    """Most adults registered here or working here as migrants; a few insured twice."""
-    adult = _ages(population, context.as_of) >= 18
-    resident = ~_is(population, "residency", "foreign")
-    share = (adult & resident) * SOCIAL_SECURITY_COVERAGE
-    return _with_repeats(rng, _covered(rng, share), SOCIAL_SECURITY_DUPLICATES, context.min_injected)
-
-
-def social_security_address(
-    people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
-) -> Columns:
-    """地址 as the insured gave it: city, district, compound and flat."""
-    return {"AAE006": concat(places.CITY, places.DISTRICT, column(people, "compound"), *_flat(people))}
-
-
-def social_security_phone(
-    people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
-) -> Columns:
-    """联系电话 in the formats the insured's employers report."""
-    phone = inject(
-        rng, column(people, "phone"), "AAE005", SOCIAL_SECURITY_PHONE_ERRORS, PHONE_ERRORS, log,
-        minimum=context.min_injected,
-    )  # fmt: skip
-    return {"AAE005": phone}
-
-
-def _stale_contacts(
-    people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
-) -> pa.Table:
-    """Some insured moved or changed numbers since they enrolled: give them an old home or phone."""
-    rows = np.arange(people.num_rows)
-    moved = _pick_rows(rng, rows, SOCIAL_SECURITY_STALE_CONTACT, context.min_injected)
-    renumbered = _pick_rows(rng, rows, SOCIAL_SECURITY_STALE_CONTACT, context.min_injected)
-    log.add("AAE006", "stale_address", moved)
-    log.add("AAE005", "stale_phone", renumbered)
-    for name, values in home_columns(draw_homes(rng, len(moved))).items():
-        people = replace_rows(people, name, moved, values)
-    return replace_rows(people, "phone", renumbered, draw_mobiles(rng, len(renumbered)))
-
-
-def social_security_status(
-    people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
-) -> Columns:
-    """参保状态: terminated at death (mostly), suspended for some, and for every second enrolment."""
-    deceased = _deceased(people)
-    still_active = _pick_rows(
-        rng, np.flatnonzero(deceased), 1 - SOCIAL_SECURITY_TERMINATED_AFTER_DEATH, context.min_injected
-    )
-    terminated = deceased.copy()
-    terminated[still_active] = False
-    working_age = _ages(people, context.as_of) < 60
-    draw = rng.random(people.num_rows)
-    suspended = ~deceased & ((working_age & (draw < SOCIAL_SECURITY_SUSPENDED)) | repeated_rows(people))
-    log.add("AAC008", "active_after_death", still_active)
-    return {"AAC008": lookup(("1", "2", "3"), np.select([terminated, suspended], [2, 1], 0))}
-
-
-def _retirement_dates(people: pa.Table, context: BuildContext) -> pa.Array:
-    birth = _days(people, "birth_date")
-    years = np.where(_is(people, "gender", "M"), RETIREMENT_AGE["M"], RETIREMENT_AGE["F"])
-    birthday_month = birth.astype("datetime64[M]")
-    # the birthday in the retirement year; 29 February becomes 1 March in a common year
-    retired = (birthday_month + years * 12).astype("datetime64[D]") + (
-        birth - birthday_month.astype("datetime64[D]")
-    )
-    return format_time(
-        pa.array(retired, pa.date32(), mask=retired > np.datetime64(context.as_of)), "%Y-%m-%d"
-    )
-
-
-def render_social_security(
-    people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
-) -> Columns:
-    """Every column of ``rs_cbry`` for the selected people."""
-    minimum = context.min_injected
-    people = _stale_contacts(people, rng, context, log)
-    handled = moments(rng, people.num_rows, context.since, context.as_of)
-    names = inject(
-        rng, column(people, "name"), "AAC003", SOCIAL_SECURITY_NAME_ERRORS, NAME_ERRORS, log, minimum=minimum
-    )
-    ids = inject(
-        rng, column(people, "id_number"), "AAC002", SOCIAL_SECURITY_ID_ERRORS, ID_ERRORS, log, minimum=minimum
-    )
-    return {
-        "AAC001": _record_keys("42", people, 10),
-        "AAC002": ids,
-        "AAC003": names,
-        "AAC004": recode(column(people, "gender"), {"M": "1", "F": "2"}),
-        "AAC006": format_time(column(people, "birth_date"), "%Y-%m-%d"),
-        **social_security_phone(people, rng, context, log),
-        **social_security_address(people, rng, context, log),
-        **social_security_status(people, rng, context, log),
-        "AIC162": _retirement_dates(people, context),
-        "AAE036": _recorded_after_death(rng, people, context, handled, 60),
-    }
-
-
-SOCIAL_SECURITY = DepartmentSystem(
-    source="social_security",
-    title="人社 参保人员 (insured persons)",
-    table="rs_cbry",
-    primary_key="AAC001",
-    updated_column="AAE036",
-    columns=SOCIAL_SECURITY_COLUMNS,
-    select=select_social_security,
-    render=render_social_security,
-    refresh={
-        "address": Refresh(social_security_address, 0.3),
-        "phone": Refresh(social_security_phone, 0.3),
-        "death": Refresh(social_security_status, 0.8),
-    },
-)
-
-SYSTEMS = (PUBLIC_SECURITY, GRID, CIVIL_AFFAIRS, SOCIAL_SECURITY)
-"""The four demo department systems, by ``source``: public_security, grid, civil_affairs, social_security."""
+# -- building a table --------------------------------------------------------------------------------
 
 
 def build_source(
@@ -913,8 +375,7 @@ def build_source(
     is_repeat[1:] = persons[1:] == persons[:-1]
     people = people.append_column("is_repeat", pa.array(is_repeat))
     log = ErrorLog()
-    columns = system.render(people, rng, context, log)
-    data = pa.table({spec.name: columns[spec.name] for spec in system.columns})
+    data = pa.table(system.named(system.render(people, rng, context, log)))
     person_keys = column(people, "person_key")
     if system.unusable is not None:
         first_records = np.flatnonzero(~repeated_rows(people))
@@ -1000,19 +461,39 @@ def spoil_rows(
     return data, person_keys
 
 
-def build_systems(population: pa.Table, seed: int, context: BuildContext | None = None) -> list[SourceTable]:
-    """Write all four department views of a population.
+def unusable_rows(spec: SystemSpec) -> UnusableRows | None:
+    """The unusable rows a system's spec declares, if any.
 
     Args:
+        spec: the system's part of the profile.
+
+    Returns:
+        The rows to spoil (names and ID numbers emptied in the columns of those roles), or None.
+    """
+    if not any(rate > 0 for rate in spec.unusable.values()):
+        return None
+    return UnusableRows(spec.name("name"), spec.name("id_number"), dict(spec.unusable))
+
+
+def build_systems(
+    systems: tuple[DepartmentSystem, ...],
+    population: pa.Table,
+    seed: int,
+    context: BuildContext | None = None,
+) -> list[SourceTable]:
+    """Write every department's view of a population.
+
+    Args:
+        systems: the department systems.
         population: the residents.
         seed: seeds each system's own random generator (``np.random.default_rng([seed, i])``).
         context: timestamps and record numbering; the first build's defaults if None.
 
     Returns:
-        One source table per system, in ``SYSTEMS`` order.
+        One source table per system, in the given order.
     """
     context = context or BuildContext()
     return [
         build_source(system, population, np.random.default_rng([seed, index]), context)
-        for index, system in enumerate(SYSTEMS)
+        for index, system in enumerate(systems)
     ]

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from pipelines.demo.departments import department_systems
 from pipelines.demo.errors import ErrorLog
 from pipelines.demo.load import insert_rows, sa_table, update_rows
 from pipelines.demo.population import (
@@ -38,7 +39,6 @@ from pipelines.demo.state import (
 )
 from pipelines.demo.strings import concat, replace_rows
 from pipelines.demo.systems import (
-    SYSTEMS,
     BuildContext,
     DepartmentSystem,
     SourceTable,
@@ -216,7 +216,7 @@ def refresh_records(
         people = population.take(pa.array(persons[heard], pa.int64()))
         people = people.append_column("is_repeat", pa.array(np.zeros(len(heard), dtype=bool)))
         log = ErrorLog()
-        columns = refresh.render(people, rng, context, log)
+        columns = system.named(refresh.render(people, rng, context, log))
         stamp = moments(rng, len(heard), context.since, context.as_of)
         update_rows(
             connection,
@@ -266,13 +266,17 @@ def revise_error_log(errors: pa.Table, rewritten: pa.Table, added: list[pa.Table
     return _concat([errors.filter(pc.invert(stale)), *added], _ERROR_SCHEMA)
 
 
-ARRIVAL_SPEC = PopulationSpec(
-    twin_pair_rate=0.0,
-    namesake_pair_rate=0.0,
-    elderly_death_rate=0.0,
-    death_rate=0.0,
-    min_foreign_households=0,
-)
+def arrival_spec(population: PopulationSpec, day: datetime.date) -> PopulationSpec:
+    """Newcomers are drawn like the population, but without twins, namesakes or deaths."""
+    return replace(
+        population,
+        as_of=day,
+        twin_pair_rate=0.0,
+        namesake_pair_rate=0.0,
+        elderly_death_rate=0.0,
+        death_rate=0.0,
+        min_foreign_households=0,
+    )
 
 
 def arrive(
@@ -293,7 +297,7 @@ def arrive(
     return generate_population(
         count,
         seed=int(rng.integers(2**63)),
-        spec=replace(ARRIVAL_SPEC, as_of=day),
+        spec=arrival_spec(state.spec.population, day),
         first_person_no=state.next_person_no,
         first_household_no=state.next_household_no,
         taken_ids=set(column(population, "id_number").to_pylist()),
@@ -325,7 +329,8 @@ def next_day(out_dir: Path, fraction: float, seed: int | None, urls: dict[str, s
     changed = records_of_changed_people(truth, population, changes)
     context = BuildContext(as_of=day + datetime.timedelta(days=1), since=day, min_injected=0)
     refreshed, added = [], []
-    for index, system in enumerate(SYSTEMS):
+    systems = department_systems(state.spec)
+    for index, system in enumerate(systems):
         system_rng = np.random.default_rng([*day_seed, index])
         engine = sa.create_engine(urls[system.source])
         try:
@@ -341,7 +346,7 @@ def next_day(out_dir: Path, fraction: float, seed: int | None, urls: dict[str, s
     _save(out_dir, replace(state, day=day), population, newcomers, truth, refreshed, added)
     return DemoUpdate(
         day,
-        updated={s.source: r.updated for s, r in zip(SYSTEMS, refreshed, strict=True)},
+        updated={s.source: r.updated for s, r in zip(systems, refreshed, strict=True)},
         inserted={new.system.source: new.data.num_rows for new in added},
         arrivals=newcomers.num_rows,
         deaths=len(changes.death),

@@ -10,8 +10,11 @@ import pytest
 import sqlalchemy as sa
 
 from pipelines.demo import apply_next_day_update, build_demo
+from pipelines.demo.departments import default_systems
 from pipelines.demo.load import sa_table
-from pipelines.demo.systems import SYSTEMS, DepartmentSystem
+from pipelines.demo.systems import DepartmentSystem
+
+SYSTEMS = default_systems()
 
 pytestmark = pytest.mark.services
 

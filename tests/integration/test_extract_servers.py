@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 
 from pipelines.demo import apply_next_day_update, build_demo
-from pipelines.demo.systems import SYSTEMS
+from pipelines.demo.departments import default_systems
 from pipelines.flow import run_flow
 from pipelines.layout import WarehouseLayout
 from pipelines.query import run_query
 from pipelines.settings import DEFAULT_SOURCES_DIR
+
+SYSTEMS = default_systems()
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

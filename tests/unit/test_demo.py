@@ -15,13 +15,15 @@ import pytest
 
 from pipelines.contracts import load_contracts
 from pipelines.demo import DemoSystems, apply_next_day_update, build_demo, names
-from pipelines.demo.systems import SYSTEMS, UNUSABLE_RULES
+from pipelines.demo.departments import default_systems
+from pipelines.demo.systems import UNUSABLE_RULES
 from pipelines.extract import extract_source
 from pipelines.layout import WarehouseLayout
 from pipelines.stage import read_state, stage_source
 
 RESIDENTS = 2_000
 SEED = 7
+SYSTEMS = default_systems()
 TABLES = {system.source: system.table for system in SYSTEMS}
 KEYS = {system.source: system.primary_key for system in SYSTEMS}
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "sources"

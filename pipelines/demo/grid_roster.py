@@ -1,0 +1,174 @@
+"""The grid roster of actual residents (网格 实有人口), collected door to door by grid workers.
+
+Everyone living in the district, migrants and foreigners included, and some of the dead still
+listed; some people registered twice. The messiest system: missing and masked ID numbers, pinyin
+names, typos, phones in any format, birth dates in two layouts. It places each resident in a
+community and a grid (网格编码).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.demo import places
+from pipelines.demo.errors import ID_ERRORS, NAME_ERRORS, PHONE_ERRORS, ErrorLog
+from pipelines.demo.spec import GridRosterSpec
+from pipelines.demo.strings import concat, format_time, scatter, zero_pad
+from pipelines.demo.systems import (
+    BuildContext,
+    Columns,
+    DepartmentSystem,
+    Refresh,
+    choice,
+    column,
+    covered,
+    days,
+    deceased,
+    mistype_dates,
+    moments,
+    pick_rows,
+    record_keys,
+    unusable_rows,
+    with_errors,
+    with_repeats,
+    without,
+)
+
+CHINESE_DATE_FORMAT = "%Y年%-m月%-d日"
+ADDRESS_STYLES = (0.5, 0.3, 0.2)  # 街道+社区+小区+栋单元室, 小区+3-2-1502, 武昌区+小区+栋单元室
+
+
+def flat_parts(people: pa.Table) -> list[object]:
+    """The flat as address parts: building 栋, unit 单元, room 室."""
+    building, unit, room = (pc.cast(column(people, c), pa.string()) for c in ("building", "unit", "room"))
+    return [building, "栋", unit, "单元", room, "室"]
+
+
+class GridRoster:
+    """How a grid roster selects and writes people (see the module docstring)."""
+
+    def __init__(self, spec: GridRosterSpec, error_scale: float) -> None:
+        self.spec = spec
+        self.error_scale = error_scale
+
+    def select(self, population: pa.Table, rng: np.random.Generator, context: BuildContext) -> np.ndarray:
+        """Most people living here, some of the dead still listed, a few twice."""
+        spec = self.spec
+        share = np.where(deceased(population), spec.coverage * spec.keeps_deceased, spec.coverage)
+        return with_repeats(rng, covered(rng, share), spec.duplicates, context.min_injected)
+
+    def address(
+        self, people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
+    ) -> Columns:
+        """现住址 in one of three styles, the community code and the grid (a few buildings each)."""
+        street, community, compound = (column(people, c) for c in ("street", "community", "compound"))
+        building, unit, room = (pc.cast(column(people, c), pa.string()) for c in ("building", "unit", "room"))
+        styles = [
+            concat(street, community, compound, *flat_parts(people)),
+            concat(compound, building, "-", unit, "-", room),
+            concat(places.DISTRICT, compound, *flat_parts(people)),
+        ]
+        style = pa.array(choice(rng, ADDRESS_STYLES, people.num_rows))
+        grid_no = (column(people, "building").to_numpy().astype(np.int64) - 1) // 5 + 1
+        return {
+            "address": pc.choose(style, *styles),
+            "division_code": column(people, "division_code"),
+            "grid_code": concat(column(people, "division_code"), zero_pad(grid_no, 3)),
+        }
+
+    def phone(
+        self, people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
+    ) -> Columns:
+        """联系电话 in every format grid workers type."""
+        phones = column(people, "phone")
+        return {
+            "phone": with_errors(
+                self.spec, self.error_scale, "phone", phones, PHONE_ERRORS, rng, context, log
+            )
+        }
+
+    def birth_dates(
+        self, people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
+    ) -> pa.Array:
+        """Birth dates in the roster's layout or as 'YYYY年M月D日'; some missing, some a few days off."""
+        born = days(people, "birth_date")
+        free = np.ones(len(born), dtype=bool)
+        picked = {
+            kind: np.zeros(0, dtype=np.int64) for kind in ("mistyped_date", "chinese_date_format", "missing")
+        }
+        for kind, share in self.spec.rates("birth_date", self.error_scale).items():
+            picked[kind] = pick_rows(rng, np.flatnonzero(free), share, context.min_injected)
+            free[picked[kind]] = False
+            log.add(self.spec.name("birth_date"), kind, picked[kind])
+        dates = pa.array(mistype_dates(rng, born, picked["mistyped_date"]), pa.date32())
+        chinese = picked["chinese_date_format"]
+        text = scatter(
+            self.spec.dates("birth_date", dates),
+            chinese,
+            format_time(dates.take(pa.array(chinese)), CHINESE_DATE_FORMAT),
+        )
+        return without(text, picked["missing"])
+
+    def _emptied_codes(
+        self, rng: np.random.Generator, count: int, context: BuildContext, log: ErrorLog
+    ) -> dict[str, np.ndarray]:
+        emptied = {}
+        for role in ("id_type", "gender"):
+            share = self.spec.rates(role, self.error_scale).get("missing", 0.0)
+            emptied[role] = pick_rows(rng, np.arange(count), share, context.min_injected)
+        for role, rows in emptied.items():
+            if role in self.spec.columns:
+                log.add(self.spec.name(role), "missing", rows)
+        return emptied
+
+    def render(
+        self, people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
+    ) -> Columns:
+        """Every value of the roster for the selected people."""
+        spec, scale, columns = self.spec, self.error_scale, self.spec.columns
+        emptied = self._emptied_codes(rng, people.num_rows, context, log)
+        registered = moments(rng, people.num_rows, context.since, context.as_of)
+        registered_day = registered.cast(pa.timestamp("s")).to_numpy().astype("datetime64[D]")
+        names = with_errors(
+            spec, scale, "name", column(people, "name"), NAME_ERRORS, rng, context, log,
+            aux=column(people, "name_pinyin"),
+        )  # fmt: skip
+        ids = with_errors(spec, scale, "id_number", column(people, "id_number"), ID_ERRORS, rng, context, log)
+        return {
+            "record_id": record_keys(columns["record_id"], people),
+            "name": names,
+            "gender": without(spec.code("gender", column(people, "gender")), emptied["gender"]),
+            "id_type": without(spec.code("id_type", column(people, "id_type")), emptied["id_type"]),
+            "id_number": ids,
+            "birth_date": self.birth_dates(people, rng, context, log),
+            **self.phone(people, rng, context, log),
+            **self.address(people, rng, context, log),
+            "residency": spec.code("residency", column(people, "residency")),
+            "registered_at": registered,
+            "updated_at": moments(rng, people.num_rows, registered_day, context.as_of),
+        }
+
+
+def department(source: str, spec: GridRosterSpec, error_scale: float) -> DepartmentSystem:
+    """A grid roster as a department system.
+
+    Args:
+        source: its source name.
+        spec: its part of the profile.
+        error_scale: multiplies every error rate.
+
+    Returns:
+        The system.
+    """
+    roster = GridRoster(spec, error_scale)
+    renderers = {"address": roster.address, "phone": roster.phone}
+    return DepartmentSystem(
+        source=source,
+        spec=spec,
+        select=roster.select,
+        render=roster.render,
+        refresh={kind: Refresh(render, spec.same_day.get(kind, 0.0)) for kind, render in renderers.items()},
+        unusable=unusable_rows(spec),
+    )
