@@ -7,9 +7,11 @@ population itself and a log of every injected error and format variant. ``apply_
 then plays one day of life on them (moves, new phones, deaths, arrivals) for incremental runs.
 
 Files in ``out_dir``: ``<source>.sqlite`` (unless URLs are given), ``truth.parquet``
-(``source_system, source_record_id, person_key``; one row per source row, ``person_key`` null for
-the unusable rows standardizing quarantines), ``population.parquet``, ``injected_errors.parquet``
-(``source_system, source_record_id, column, kind``) and ``demo.json`` (seed, day, record counters).
+(``source_system, source_record_id, person_key, dwelling_key, household_key, grid_code``; one row
+per source row, with the true person and where that person actually lives: the flat, the household
+and the grid; all null for the unusable rows standardizing quarantines), ``population.parquet``,
+``injected_errors.parquet`` (``source_system, source_record_id, column, kind``) and ``demo.json``
+(seed, day, record counters and the profile).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipelines.demo.departments import department_systems
+from pipelines.demo.dwellings import with_place_truth
 from pipelines.demo.load import write_systems
 from pipelines.demo.population import AS_OF, generate_population
 from pipelines.demo.spec import DemoSpec, SpecError, load_spec
@@ -121,13 +124,14 @@ def build_demo(
     targets = source_urls(out_dir, tuple(spec.systems), urls)
     step = _Stopwatch(progress)
     out_dir.mkdir(parents=True, exist_ok=True)
-    population = generate_population(residents, seed, spec.population)
+    population = generate_population(residents, seed, spec.district_map(), spec.population)
     step(f"population: {residents:,} residents")
     tables = build_systems(department_systems(spec), population, seed)
     step("department views: " + ", ".join(f"{t.system.source} {t.data.num_rows:,}" for t in tables))
     counts = write_systems(tables, targets)
     step(f"written: {sum(counts.values()):,} rows into {len(counts)} databases")
-    write_parquet(pa.concat_tables([t.truth() for t in tables]), out_dir / TRUTH_FILE)
+    truth = with_place_truth(pa.concat_tables([t.truth() for t in tables]), population)
+    write_parquet(truth, out_dir / TRUTH_FILE)
     write_parquet(pa.concat_tables([t.errors for t in tables]), out_dir / ERRORS_FILE)
     write_parquet(population, out_dir / POPULATION_FILE)
     DemoState(

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from pipelines.demo import places
+from pipelines.demo.addresses import write_addresses
 from pipelines.demo.errors import ID_ERRORS, NAME_ERRORS, PHONE_ERRORS, ErrorLog
-from pipelines.demo.grid_roster import flat_parts
+from pipelines.demo.geography import DistrictMap
 from pipelines.demo.spec import AssistanceSpec
-from pipelines.demo.strings import concat, lookup
+from pipelines.demo.strings import lookup
 from pipelines.demo.systems import (
     RECORDS_SINCE,
     BuildContext,
@@ -48,9 +47,10 @@ CHILD_WEIGHT = 0.8
 class Assistance:
     """How an assistance register selects and writes people (see the module docstring)."""
 
-    def __init__(self, spec: AssistanceSpec, error_scale: float) -> None:
+    def __init__(self, spec: AssistanceSpec, error_scale: float, district: DistrictMap) -> None:
         self.spec = spec
         self.error_scale = error_scale
+        self.district = district
 
     def select(self, population: pa.Table, rng: np.random.Generator, context: BuildContext) -> np.ndarray:
         """A few percent of registered residents, the elderly more often; some with a second record."""
@@ -67,10 +67,9 @@ class Assistance:
     def address(
         self, people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
     ) -> Columns:
-        """家庭住址: the full address, or the district and compound only."""
-        short = concat(places.DISTRICT, column(people, "compound"), *flat_parts(people))
-        use_short = pa.array(rng.random(people.num_rows) < 0.5)
-        return {"address": pc.if_else(use_short, short, column(people, "address"))}
+        """家庭住址 in the register's style."""
+        keys, column_name = column(people, "dwelling_key"), self.spec.name("address")
+        return {"address": write_addresses(self.district, self.spec.address, keys, rng, log, column_name)}
 
     def phone(
         self, people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
@@ -144,18 +143,21 @@ class Assistance:
         }
 
 
-def department(source: str, spec: AssistanceSpec, error_scale: float) -> DepartmentSystem:
+def department(
+    source: str, spec: AssistanceSpec, error_scale: float, district: DistrictMap
+) -> DepartmentSystem:
     """An assistance register as a department system.
 
     Args:
         source: its source name.
         spec: its part of the profile.
         error_scale: multiplies every error rate.
+        district: the district's map.
 
     Returns:
         The system.
     """
-    register = Assistance(spec, error_scale)
+    register = Assistance(spec, error_scale, district)
     renderers = {"address": register.address, "phone": register.phone, "death": register.payment}
     return DepartmentSystem(
         source=source,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 from pipelines.demo import assistance, grid_roster, household_register, insurance
+from pipelines.demo.geography import DistrictMap
 from pipelines.demo.spec import (
     AssistanceSpec,
     DemoSpec,
@@ -17,25 +18,26 @@ from pipelines.demo.spec import (
 from pipelines.demo.systems import DepartmentSystem
 
 
-def department(source: str, spec: SystemSpec, error_scale: float) -> DepartmentSystem:
+def department(source: str, spec: SystemSpec, error_scale: float, district: DistrictMap) -> DepartmentSystem:
     """One system of a profile.
 
     Args:
         source: its source name.
         spec: its part of the profile.
         error_scale: multiplies every error rate.
+        district: the district's map.
 
     Returns:
         The system.
     """
     if isinstance(spec, HouseholdRegisterSpec):
-        return household_register.department(source, spec, error_scale)
+        return household_register.department(source, spec, error_scale, district)
     if isinstance(spec, GridRosterSpec):
-        return grid_roster.department(source, spec, error_scale)
+        return grid_roster.department(source, spec, error_scale, district)
     if isinstance(spec, AssistanceSpec):
-        return assistance.department(source, spec, error_scale)
+        return assistance.department(source, spec, error_scale, district)
     if isinstance(spec, InsuranceSpec):
-        return insurance.department(source, spec, error_scale)
+        return insurance.department(source, spec, error_scale, district)
     raise TypeError(f"{source}: no department system of kind {spec.kind!r}")
 
 
@@ -48,7 +50,10 @@ def department_systems(spec: DemoSpec) -> tuple[DepartmentSystem, ...]:
     Returns:
         The systems.
     """
-    return tuple(department(source, system, spec.error_scale) for source, system in spec.systems.items())
+    district = spec.district_map()
+    return tuple(
+        department(source, system, spec.error_scale, district) for source, system in spec.systems.items()
+    )
 
 
 @functools.cache

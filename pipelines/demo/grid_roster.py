@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from pipelines.demo import places
+from pipelines.demo.addresses import write_addresses
 from pipelines.demo.errors import ID_ERRORS, NAME_ERRORS, PHONE_ERRORS, ErrorLog
+from pipelines.demo.geography import DistrictMap
 from pipelines.demo.spec import GridRosterSpec
-from pipelines.demo.strings import concat, format_time, scatter, zero_pad
+from pipelines.demo.strings import format_time, scatter
 from pipelines.demo.systems import (
     BuildContext,
     Columns,
     DepartmentSystem,
     Refresh,
-    choice,
     column,
     covered,
     days,
@@ -37,21 +36,15 @@ from pipelines.demo.systems import (
 )
 
 CHINESE_DATE_FORMAT = "%Y年%-m月%-d日"
-ADDRESS_STYLES = (0.5, 0.3, 0.2)  # 街道+社区+小区+栋单元室, 小区+3-2-1502, 武昌区+小区+栋单元室
-
-
-def flat_parts(people: pa.Table) -> list[object]:
-    """The flat as address parts: building 栋, unit 单元, room 室."""
-    building, unit, room = (pc.cast(column(people, c), pa.string()) for c in ("building", "unit", "room"))
-    return [building, "栋", unit, "单元", room, "室"]
 
 
 class GridRoster:
     """How a grid roster selects and writes people (see the module docstring)."""
 
-    def __init__(self, spec: GridRosterSpec, error_scale: float) -> None:
+    def __init__(self, spec: GridRosterSpec, error_scale: float, district: DistrictMap) -> None:
         self.spec = spec
         self.error_scale = error_scale
+        self.district = district
 
     def select(self, population: pa.Table, rng: np.random.Generator, context: BuildContext) -> np.ndarray:
         """Most people living here, some of the dead still listed, a few twice."""
@@ -62,20 +55,12 @@ class GridRoster:
     def address(
         self, people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
     ) -> Columns:
-        """现住址 in one of three styles, the community code and the grid (a few buildings each)."""
-        street, community, compound = (column(people, c) for c in ("street", "community", "compound"))
-        building, unit, room = (pc.cast(column(people, c), pa.string()) for c in ("building", "unit", "room"))
-        styles = [
-            concat(street, community, compound, *flat_parts(people)),
-            concat(compound, building, "-", unit, "-", room),
-            concat(places.DISTRICT, compound, *flat_parts(people)),
-        ]
-        style = pa.array(choice(rng, ADDRESS_STYLES, people.num_rows))
-        grid_no = (column(people, "building").to_numpy().astype(np.int64) - 1) // 5 + 1
+        """现住址 in the roster's style, and the community and grid of the flat."""
+        keys, column_name = column(people, "dwelling_key"), self.spec.name("address")
         return {
-            "address": pc.choose(style, *styles),
+            "address": write_addresses(self.district, self.spec.address, keys, rng, log, column_name),
             "division_code": column(people, "division_code"),
-            "grid_code": concat(column(people, "division_code"), zero_pad(grid_no, 3)),
+            "grid_code": column(people, "grid_code"),
         }
 
     def phone(
@@ -151,18 +136,21 @@ class GridRoster:
         }
 
 
-def department(source: str, spec: GridRosterSpec, error_scale: float) -> DepartmentSystem:
+def department(
+    source: str, spec: GridRosterSpec, error_scale: float, district: DistrictMap
+) -> DepartmentSystem:
     """A grid roster as a department system.
 
     Args:
         source: its source name.
         spec: its part of the profile.
         error_scale: multiplies every error rate.
+        district: the district's map.
 
     Returns:
         The system.
     """
-    roster = GridRoster(spec, error_scale)
+    roster = GridRoster(spec, error_scale, district)
     renderers = {"address": roster.address, "phone": roster.phone}
     return DepartmentSystem(
         source=source,

@@ -11,10 +11,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.demo import places
+from pipelines.demo.addresses import write_addresses
 from pipelines.demo.errors import ID_ERRORS, NAME_ERRORS, ErrorLog
+from pipelines.demo.geography import DistrictMap
 from pipelines.demo.spec import HouseholdRegisterSpec
-from pipelines.demo.strings import concat
 from pipelines.demo.systems import (
     BuildContext,
     Columns,
@@ -32,9 +32,10 @@ from pipelines.demo.systems import (
 class HouseholdRegister:
     """How a household register selects and writes people (see the module docstring)."""
 
-    def __init__(self, spec: HouseholdRegisterSpec, error_scale: float) -> None:
+    def __init__(self, spec: HouseholdRegisterSpec, error_scale: float, district: DistrictMap) -> None:
         self.spec = spec
         self.error_scale = error_scale
+        self.district = district
 
     def select(self, population: pa.Table, rng: np.random.Generator, context: BuildContext) -> np.ndarray:
         """Registered residents, living or dead, minus a few registered in another district's books."""
@@ -43,9 +44,11 @@ class HouseholdRegister:
     def address(
         self, people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
     ) -> Columns:
-        """户籍地址 with the province, and the division code of the registered community."""
+        """户籍地址 in the register's style, and the division code of the registered community."""
+        keys = column(people, "registered_dwelling_key")
+        role = "registered_address"
         return {
-            "registered_address": concat(places.PROVINCE, column(people, "registered_address")),
+            role: write_addresses(self.district, self.spec.address, keys, rng, log, self.spec.name(role)),
             "registered_division_code": column(people, "registered_division_code"),
         }
 
@@ -93,18 +96,21 @@ class HouseholdRegister:
         return values
 
 
-def department(source: str, spec: HouseholdRegisterSpec, error_scale: float) -> DepartmentSystem:
+def department(
+    source: str, spec: HouseholdRegisterSpec, error_scale: float, district: DistrictMap
+) -> DepartmentSystem:
     """A household register as a department system.
 
     Args:
         source: its source name.
         spec: its part of the profile.
         error_scale: multiplies every error rate.
+        district: the district's map.
 
     Returns:
         The system.
     """
-    register = HouseholdRegister(spec, error_scale)
+    register = HouseholdRegister(spec, error_scale, district)
     renderers = {"registered_address": register.address, "death": register.death}
     return DepartmentSystem(
         source=source,

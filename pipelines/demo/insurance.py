@@ -11,12 +11,13 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from pipelines.demo import places
+from pipelines.demo.addresses import write_addresses
+from pipelines.demo.dwellings import draw_flats
 from pipelines.demo.errors import ID_ERRORS, NAME_ERRORS, PHONE_ERRORS, ErrorLog
-from pipelines.demo.grid_roster import flat_parts
-from pipelines.demo.population import draw_homes, draw_mobiles, home_columns
+from pipelines.demo.geography import DistrictMap
+from pipelines.demo.population import draw_mobiles
 from pipelines.demo.spec import InsuranceSpec
-from pipelines.demo.strings import concat, lookup, replace_rows
+from pipelines.demo.strings import lookup, replace_rows
 from pipelines.demo.systems import (
     BuildContext,
     Columns,
@@ -43,9 +44,10 @@ RETIREMENT_AGE = {"M": 60, "F": 55}
 class Insurance:
     """How an insurance register selects and writes people (see the module docstring)."""
 
-    def __init__(self, spec: InsuranceSpec, error_scale: float) -> None:
+    def __init__(self, spec: InsuranceSpec, error_scale: float, district: DistrictMap) -> None:
         self.spec = spec
         self.error_scale = error_scale
+        self.district = district
 
     def select(self, population: pa.Table, rng: np.random.Generator, context: BuildContext) -> np.ndarray:
         """Most adults registered here or working here as migrants; a few insured twice."""
@@ -57,10 +59,9 @@ class Insurance:
     def address(
         self, people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
     ) -> Columns:
-        """地址 as the insured gave it: city, district, compound and flat."""
-        return {
-            "address": concat(places.CITY, places.DISTRICT, column(people, "compound"), *flat_parts(people))
-        }
+        """地址 as the insured gave it, in the register's style."""
+        keys, column_name = column(people, "dwelling_key"), self.spec.name("address")
+        return {"address": write_addresses(self.district, self.spec.address, keys, rng, log, column_name)}
 
     def phone(
         self, people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
@@ -82,8 +83,8 @@ class Insurance:
         renumbered = pick_rows(rng, rows, self.spec.stale_contact, context.min_injected)
         log.add(self.spec.name("address"), "stale_address", moved)
         log.add(self.spec.name("phone"), "stale_phone", renumbered)
-        for name, values in home_columns(draw_homes(rng, len(moved))).items():
-            people = replace_rows(people, name, moved, values)
+        old_homes = self.district.dwelling_keys(draw_flats(rng, self.district, len(moved)))
+        people = replace_rows(people, "dwelling_key", moved, old_homes)
         return replace_rows(people, "phone", renumbered, draw_mobiles(rng, len(renumbered)))
 
     def status(
@@ -137,18 +138,21 @@ class Insurance:
         }
 
 
-def department(source: str, spec: InsuranceSpec, error_scale: float) -> DepartmentSystem:
+def department(
+    source: str, spec: InsuranceSpec, error_scale: float, district: DistrictMap
+) -> DepartmentSystem:
     """An insurance register as a department system.
 
     Args:
         source: its source name.
         spec: its part of the profile.
         error_scale: multiplies every error rate.
+        district: the district's map.
 
     Returns:
         The system.
     """
-    register = Insurance(spec, error_scale)
+    register = Insurance(spec, error_scale, district)
     renderers = {"address": register.address, "phone": register.phone, "death": register.status}
     return DepartmentSystem(
         source=source,

@@ -21,6 +21,15 @@ from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass as validated_dataclass
 
 from pipelines.demo import names, places
+from pipelines.demo.dwellings import (
+    PLACE_FIELDS,
+    REGISTERED_FIELDS,
+    draw_flats,
+    place_columns,
+    registered_columns,
+    share_flats,
+)
+from pipelines.demo.geography import DistrictMap, Flats
 from pipelines.demo.strings import concat, lookup, scatter, zero_pad
 
 AS_OF = datetime.date(2026, 11, 27)
@@ -69,8 +78,9 @@ class PopulationSpec:
         elderly_death_rate: share of residents aged 60 or more who died within the death window.
         death_rate: the same for younger residents.
         death_window_days: deaths fall within this many days before ``as_of``.
-        registered_elsewhere_share: registered residents whose registered address (户籍地址) is not
-            where they live (人户分离).
+        registered_elsewhere_share: registered households whose registered address (户籍地址) is
+            another flat than the one they live in (人户分离).
+        shared_flat_share: migrant households living in the flat of another migrant household (合租).
         elderly_landline_share: residents aged 70 or more reachable only on a landline.
         min_foreign_households: at least this many foreign households, and every kind of foreign
             document at least once, so that even a small demo has them.
@@ -85,6 +95,7 @@ class PopulationSpec:
     death_rate: float = 0.003
     death_window_days: int = 3 * 365
     registered_elsewhere_share: float = 0.15
+    shared_flat_share: float = 0.05
     elderly_landline_share: float = 0.4
     min_foreign_households: int = 4
 
@@ -104,23 +115,18 @@ POPULATION_SCHEMA = pa.schema(
         ("gender", pa.string()),
         ("birth_date", pa.date32()),
         ("phone", pa.string()),
-        ("street", pa.string()),
-        ("community", pa.string()),
-        ("compound", pa.string()),
-        ("building", pa.int16()),
-        ("unit", pa.int16()),
-        ("room", pa.int16()),
-        ("address", pa.string()),
-        ("division_code", pa.string()),
-        ("registered_address", pa.string()),
-        ("registered_division_code", pa.string()),
+        *PLACE_FIELDS,
+        *REGISTERED_FIELDS,
         ("is_deceased", pa.bool_()),
         ("death_date", pa.date32()),
         ("twin_of", pa.string()),
         ("namesake_of", pa.string()),
     ]
 )
-"""One row per resident. ``twin_of``/``namesake_of`` name the other person of a twin or namesake pair."""
+"""One row per resident. ``household_key`` is the household (a registered household, 户, or people
+living together); ``dwelling_key``, ``grid_code`` and the other place columns say where the person
+actually lives, ``registered_*`` where a registered resident is registered. ``twin_of``/``namesake_of``
+name the other person of a twin or namesake pair."""
 
 
 @dataclass(frozen=True)
@@ -133,20 +139,6 @@ class Households:
     residency: np.ndarray
     ethnicity: np.ndarray
     count: int
-
-
-@dataclass(frozen=True)
-class Homes:
-    """Flats: compound index, building (栋), unit (单元) and room (室, floor × 100 + door)."""
-
-    compound: np.ndarray
-    building: np.ndarray
-    unit: np.ndarray
-    room: np.ndarray
-
-    def take(self, index: np.ndarray) -> Homes:
-        """The homes at the given positions."""
-        return Homes(self.compound[index], self.building[index], self.unit[index], self.room[index])
 
 
 @dataclass(frozen=True)
@@ -180,17 +172,6 @@ class People:
     names: PersonNames
     twins: tuple[np.ndarray, np.ndarray]
     namesakes: tuple[np.ndarray, np.ndarray]
-
-
-@dataclass(frozen=True)
-class AddressText:
-    """Rendered addresses and their parts, per person."""
-
-    street: pa.Array
-    community: pa.Array
-    compound: pa.Array
-    full: pa.Array
-    division_code: pa.Array
 
 
 def _shares(table: Mapping[str, float]) -> tuple[list[str], np.ndarray]:
@@ -235,26 +216,6 @@ def draw_households(rng: np.random.Generator, residents: int, spec: PopulationSp
     is_head[starts] = True
     return Households(
         of_person, is_head, starts[of_person], residency[of_person], ethnicity[of_person], count
-    )
-
-
-def draw_homes(rng: np.random.Generator, count: int) -> Homes:
-    """Draw flats in the district's compounds.
-
-    Args:
-        rng: the population's random generator.
-        count: how many homes.
-
-    Returns:
-        The homes.
-    """
-    compounds = len(places.district_geography().compound_name)
-    floor = rng.integers(1, 34, count)
-    return Homes(
-        compound=rng.integers(0, compounds, count),
-        building=rng.integers(1, 31, count),
-        unit=rng.integers(1, 7, count),
-        room=floor * 100 + rng.integers(1, 5, count),
     )
 
 
@@ -446,22 +407,25 @@ def pick_namesakes(
     return original[apart], namesake[apart]
 
 
-def draw_regions(rng: np.random.Generator, households: Households, age: np.ndarray) -> np.ndarray:
+def draw_regions(
+    rng: np.random.Generator, households: Households, age: np.ndarray, district_code: str
+) -> np.ndarray:
     """Draw the 6-digit region code at the head of each resident's ID number.
 
     Args:
         rng: the population's random generator.
         households: residency and ethnicity per person.
         age: age per person; registered children were born here.
+        district_code: the district's division code.
 
     Returns:
         Region codes as integers (0 for foreigners).
     """
     count = len(age)
     migrant = _weighted_codes(rng, places.MIGRANT_REGIONS, count)
-    registered = _weighted_codes(rng, places.REGISTERED_REGIONS, count)
+    registered = _weighted_codes(rng, places.registered_regions(district_code), count)
     region = np.where(households.residency == MIGRANT, migrant, registered)
-    region[(households.residency == REGISTERED) & (age < 18)] = int(places.DISTRICT_CODE)
+    region[(households.residency == REGISTERED) & (age < 18)] = int(district_code)
     dotted = np.isin(households.ethnicity, DOTTED_NAME_ETHNICITIES)
     region[dotted] = _weighted_codes(rng, places.XINJIANG_REGIONS, int(dotted.sum()))
     region[households.residency == FOREIGN] = 0
@@ -672,76 +636,20 @@ def draw_deaths(
     return deceased, pa.array(died, pa.date32(), mask=~deceased)
 
 
-def render_addresses(homes: Homes) -> AddressText:
-    """Write homes as addresses: 武汉市武昌区 + 街道 + 社区 + 小区 + 栋/单元/室.
-
-    Args:
-        homes: the flats.
-
-    Returns:
-        The address text, its parts, and the community's division code, per flat.
-    """
-    geo = places.district_geography()
-    community = geo.compound_community[homes.compound]
-    street = lookup(places.STREETS, geo.community_street[community])
-    community_name = lookup(geo.community_name, community)
-    compound = lookup(geo.compound_name, homes.compound)
-    flat = [pc.cast(pa.array(part), pa.string()) for part in (homes.building, homes.unit, homes.room)]
-    full = concat(
-        places.CITY, places.DISTRICT, street, community_name, compound,
-        flat[0], "栋", flat[1], "单元", flat[2], "室",
-    )  # fmt: skip
-    return AddressText(street, community_name, compound, full, lookup(geo.community_code, community))
-
-
-def home_columns(homes: Homes, text: AddressText | None = None) -> dict[str, pa.Array]:
-    """The population's home columns (street … room, address, division_code) for some homes.
-
-    Args:
-        homes: the flats.
-        text: their rendered addresses, if already at hand.
-
-    Returns:
-        Column name to values, one per home.
-    """
-    text = text or render_addresses(homes)
-    return {
-        "street": text.street,
-        "community": text.community,
-        "compound": text.compound,
-        "building": pa.array(homes.building, pa.int16()),
-        "unit": pa.array(homes.unit, pa.int16()),
-        "room": pa.array(homes.room, pa.int16()),
-        "address": text.full,
-        "division_code": text.division_code,
-    }
-
-
-def _registered_addresses(
-    rng: np.random.Generator, households: Households, here: AddressText, spec: PopulationSpec
-) -> tuple[pa.Array, pa.Array]:
-    """Registered address and its division code: where registered residents live, or (人户分离) not."""
-    registered = households.residency == REGISTERED
-    moved = np.flatnonzero(registered & (rng.random(len(registered)) < spec.registered_elsewhere_share))
-    elsewhere = render_addresses(draw_homes(rng, len(moved)))
-    mask, none = pa.array(registered), pa.nulls(len(registered), pa.string())
-    address = pc.if_else(mask, scatter(here.full, moved, elsewhere.full), none)
-    return address, pc.if_else(mask, scatter(here.division_code, moved, elsewhere.division_code), none)
-
-
 def _pair_keys(keys: pa.Array, first: np.ndarray, second: np.ndarray) -> pa.Array:
     index = np.concatenate([first, second])
     partner = np.concatenate([second, first])
     return scatter(pa.nulls(len(keys), pa.string()), index, keys.take(pa.array(partner)))
 
 
-def draw_people(rng: np.random.Generator, residents: int, spec: PopulationSpec) -> People:
+def draw_people(rng: np.random.Generator, residents: int, spec: PopulationSpec, district_code: str) -> People:
     """Draw households, sex, birth dates, names, twins, namesakes and ID regions.
 
     Args:
         rng: the population's random generator.
         residents: how many people.
         spec: shares and rates.
+        district_code: the district's division code (where registered children's IDs are issued).
 
     Returns:
         The drawn attributes per person.
@@ -765,7 +673,7 @@ def draw_people(rng: np.random.Generator, residents: int, spec: PopulationSpec) 
     namesake_source = np.arange(residents)
     namesake_source[namesake] = original
     male, birth = male[namesake_source], birth[namesake_source]
-    region = draw_regions(rng, households, age_in_years(birth, spec.as_of))
+    region = draw_regions(rng, households, age_in_years(birth, spec.as_of), district_code)
     region[younger] = region[older]
     return People(
         households, male, birth, region, foreign, documents,
@@ -773,10 +681,38 @@ def draw_people(rng: np.random.Generator, residents: int, spec: PopulationSpec) 
     )  # fmt: skip
 
 
+def household_flats(
+    rng: np.random.Generator, district: DistrictMap, households: Households, spec: PopulationSpec
+) -> tuple[Flats, Flats]:
+    """Draw each household's flat, and its registered flat (人户分离 for a share of registered ones).
+
+    Args:
+        rng: the population's random generator.
+        district: the map.
+        households: residency per person.
+        spec: the shares of shared flats and of households registered elsewhere.
+
+    Returns:
+        Per person: the flat they live in, and the flat they are registered in (meaningful for
+        registered residents only).
+    """
+    residency = households.residency[np.flatnonzero(households.is_head)]
+    homes = draw_flats(rng, district, households.count)
+    migrant = np.flatnonzero(residency == MIGRANT)
+    sharing = migrant[rng.random(len(migrant)) < spec.shared_flat_share]
+    homes = share_flats(rng, homes, sharing, np.setdiff1d(migrant, sharing))
+    apart = np.flatnonzero(
+        (residency == REGISTERED) & (rng.random(households.count) < spec.registered_elsewhere_share)
+    )
+    registered = homes.replace(apart, draw_flats(rng, district, len(apart)))
+    return homes.take(households.of_person), registered.take(households.of_person)
+
+
 def population_table(
     rng: np.random.Generator,
     people: People,
     spec: PopulationSpec,
+    district: DistrictMap,
     first_person_no: int,
     first_household_no: int,
     taken_ids: Collection[str],
@@ -787,6 +723,7 @@ def population_table(
         rng: the population's random generator.
         people: what was drawn so far.
         spec: shares and rates.
+        district: the map homes are drawn from.
         first_person_no: number of the first person key.
         first_household_no: number of the first household key.
         taken_ids: ID numbers the new residents must not get.
@@ -798,9 +735,7 @@ def population_table(
     households = people.households
     age = age_in_years(people.birth, spec.as_of)
     id_type = scatter(pa.array(["cn_resident_id"] * count, pa.string()), people.foreign, people.documents)
-    homes = draw_homes(rng, households.count).take(households.of_person)
-    here = render_addresses(homes)
-    registered_address, registered_division = _registered_addresses(rng, households, here, spec)
+    homes, registered_homes = household_flats(rng, district, households, spec)
     deceased, death_date = draw_deaths(rng, people.birth, age, spec)
     keys = concat("P", zero_pad(np.arange(count) + first_person_no, 9))
     person_names = people.names
@@ -819,9 +754,8 @@ def population_table(
         "gender": lookup(("F", "M"), people.male.astype(np.int64)),
         "birth_date": pa.array(people.birth.astype("datetime64[D]"), pa.date32()),
         "phone": draw_phones(rng, households, age, spec),
-        **home_columns(homes, here),
-        "registered_address": registered_address,
-        "registered_division_code": registered_division,
+        **place_columns(district, homes),
+        **registered_columns(district, registered_homes, households.residency == REGISTERED),
         "is_deceased": pa.array(deceased),
         "death_date": death_date,
         "twin_of": _pair_keys(keys, *people.twins),
@@ -833,16 +767,18 @@ def population_table(
 def generate_population(
     residents: int,
     seed: int,
+    district: DistrictMap,
     spec: PopulationSpec | None = None,
     first_person_no: int = 1,
     first_household_no: int = 1,
     taken_ids: Collection[str] = (),
 ) -> pa.Table:
-    """Generate the synthetic residents of the demo district.
+    """Generate the synthetic residents of a district.
 
     Args:
         residents: how many people.
         seed: seeds ``np.random.default_rng``; the same seed gives the same people.
+        district: the district's map (where they live).
         spec: shares and rates; the defaults of ``PopulationSpec`` if None.
         first_person_no: number of the first person key (to add people to an existing population).
         first_household_no: number of the first household key.
@@ -853,5 +789,5 @@ def generate_population(
     """
     spec = spec or PopulationSpec()
     rng = np.random.default_rng(seed)
-    people = draw_people(rng, residents, spec)
-    return population_table(rng, people, spec, first_person_no, first_household_no, taken_ids)
+    people = draw_people(rng, residents, spec, district.district_code)
+    return population_table(rng, people, spec, district, first_person_no, first_household_no, taken_ids)

@@ -34,6 +34,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipelines.demo.errors import KINDS_BY_VALUE
+from pipelines.demo.geography import DistrictMap, load_map
 from pipelines.demo.population import PopulationSpec
 from pipelines.demo.strings import concat, format_time, zero_pad
 
@@ -140,6 +141,76 @@ class Column(BaseModel):
         return concat(self.prefix, zero_pad(numbers, self.digits))
 
 
+PrefixForm = Literal[
+    "none", "district", "city_district", "province_city_district", "full_admin", "street_community",
+    "district_street",
+]  # fmt: skip
+PlaceForm = Literal["compound", "road", "road_compound"]
+BuildingForm = Literal["栋", "幢", "号楼", "座", "#", "dashed"]
+UnitForm = Literal["单元", "门"]
+RoomForm = Literal["室", "号", "房", "none", "floor_door"]
+
+
+class CommunityForm(BaseModel):
+    """How often a building is named by its community instead (后湖社区2栋1单元302).
+
+    Attributes:
+        single_compound: share of the rows of buildings in a community that has one compound.
+        other: share of the rows of buildings in other communities.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    single_compound: Rate = 0.0
+    other: Rate = 0.0
+
+
+class AddressStyle(BaseModel):
+    """How a department writes where someone lives; every share is drawn per row.
+
+    Weights (normalised) of each part's forms:
+
+    Attributes:
+        prefix: what comes first: ``none``, ``district`` (武昌区), ``city_district`` (武汉市武昌区),
+            ``province_city_district``, ``full_admin`` (province, city, district, street and
+            community), ``street_community`` (积玉桥街道临江社区), ``district_street``.
+        place: how a building of a compound is named: ``compound`` (翠苑城), ``road`` (三阳路27号)
+            or ``road_compound`` (三阳路27号翠苑城). Houses without a compound are always named by
+            road and number.
+        community_form: how often the community names the building instead.
+        building: the building's marker (4栋, 4幢, 4号楼, 4座, 4#), or ``dashed`` for
+            building-unit-room written 4-1-1302.
+        unit: the unit's marker (2单元, 2门).
+        room: the room's marker (803室, 803号, 803房, 803), or ``floor_door`` (8楼3号).
+        single_unit_omitted: share of the rows of one-unit buildings that leave the unit out.
+        zero_padded_room: share of rooms written with four digits (0803).
+        full_width: share of rows with full-width digits (４栋).
+        chinese_numerals: share of rows with the building and unit in Chinese numerals (三栋二单元).
+        compound_typo: share of rows naming a compound with one character mistyped.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prefix: dict[PrefixForm, Annotated[float, Field(ge=0.0)]] = {"none": 1.0}
+    place: dict[PlaceForm, Annotated[float, Field(ge=0.0)]] = {"compound": 1.0}
+    community_form: CommunityForm = Field(default_factory=CommunityForm)
+    building: dict[BuildingForm, Annotated[float, Field(ge=0.0)]] = {"栋": 1.0}
+    unit: dict[UnitForm, Annotated[float, Field(ge=0.0)]] = {"单元": 1.0}
+    room: dict[RoomForm, Annotated[float, Field(ge=0.0)]] = {"室": 1.0}
+    single_unit_omitted: Rate = 0.0
+    zero_padded_room: Rate = 0.0
+    full_width: Rate = 0.0
+    chinese_numerals: Rate = 0.0
+    compound_typo: Rate = 0.0
+
+    @model_validator(mode="after")
+    def _some_weight_in_each_part(self) -> AddressStyle:
+        for part in ("prefix", "place", "building", "unit", "room"):
+            if not sum(getattr(self, part).values()) > 0:
+                raise ValueError(f"{part}: give at least one form a positive weight")
+        return self
+
+
 class SystemSpec(BaseModel):
     """What every department system declares; each kind of system adds its own shares.
 
@@ -156,6 +227,7 @@ class SystemSpec(BaseModel):
         unusable: quarantine rule to the share of the table's rows that trip it.
         same_day: kind of life change (``address``, ``registered_address``, ``phone``, ``death``)
             to the share of such changes the department records the day they happen.
+        address: how the system writes addresses (its ``address`` or ``registered_address``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -175,6 +247,7 @@ class SystemSpec(BaseModel):
     errors: dict[str, Rates] = Field(default_factory=dict)
     unusable: Rates = Field(default_factory=dict)
     same_day: Rates = Field(default_factory=dict)
+    address: AddressStyle = Field(default_factory=AddressStyle)
 
     @model_validator(mode="after")
     def _known_roles_and_kinds(self) -> SystemSpec:
@@ -330,7 +403,10 @@ class DemoSpec(BaseModel):
 
     Attributes:
         name: the profile's name.
-        district: the 6-digit division code of the district.
+        district: the 6-digit division code of the district; its divisions are read from
+            ``schemas/divisions/<district>.csv``.
+        buildings: the district's building register (a CSV file; a relative path is relative to
+            the profile's folder).
         population: shares and rates of the synthetic population.
         error_scale: every rate in the systems' ``errors`` is multiplied by this (capped at one).
         systems: source name to system, in the order they are built (each draws from its own
@@ -341,6 +417,7 @@ class DemoSpec(BaseModel):
 
     name: str
     district: str = Field(pattern=r"^\d{6}$")
+    buildings: Path
     population: PopulationSpec = Field(default_factory=PopulationSpec)
     error_scale: float = Field(default=1.0, ge=0.0)
     systems: dict[str, AnySystemSpec]
@@ -348,6 +425,14 @@ class DemoSpec(BaseModel):
     def document(self) -> dict[str, Any]:
         """The spec as plain data (what ``demo.json`` keeps)."""
         return self.model_dump(mode="json")
+
+    def district_map(self) -> DistrictMap:
+        """The district's divisions and buildings.
+
+        Raises:
+            MapError: a map file is missing or inconsistent.
+        """
+        return load_map(self.district, self.buildings)
 
 
 def profile_path(profile: str | Path) -> Path:
@@ -447,6 +532,8 @@ def load_spec(profile: str | Path = DEFAULT_PROFILE, overrides: Path | None = No
     """
     path = profile_path(profile)
     document = _read_yaml(path)
+    if "buildings" in document:
+        document["buildings"] = str((path.parent / document["buildings"]).resolve())
     origin = str(path)
     if overrides is not None:
         document = merged(document, _read_yaml(overrides))

@@ -19,16 +19,17 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from pipelines.demo.departments import department_systems
-from pipelines.demo.errors import ErrorLog
-from pipelines.demo.load import insert_rows, sa_table, update_rows
-from pipelines.demo.population import (
-    PopulationSpec,
-    age_in_years,
-    draw_homes,
-    draw_mobiles,
-    generate_population,
-    home_columns,
+from pipelines.demo.dwellings import (
+    draw_flats,
+    flats_in_grids,
+    place_columns,
+    registered_columns,
+    with_place_truth,
 )
+from pipelines.demo.errors import ErrorLog
+from pipelines.demo.geography import DistrictMap, Flats
+from pipelines.demo.load import insert_rows, sa_table, update_rows
+from pipelines.demo.population import PopulationSpec, age_in_years, draw_mobiles, generate_population
 from pipelines.demo.state import (
     ERRORS_FILE,
     POPULATION_FILE,
@@ -52,7 +53,8 @@ MOVES = 0.40
 PHONE_CHANGES = 0.30
 DEATHS = 0.05
 ARRIVALS = 0.25
-REGISTRATION_MOVES = 0.5  # registered movers who move their household registration too
+REGISTRATION_MOVES = 0.5  # moving households that move their household registration too
+MOVES_WITHIN_GRID = 0.3  # moving households that find their new flat in the same grid
 
 
 @dataclass(frozen=True)
@@ -77,10 +79,17 @@ def _pick(
     return np.sort(rng.choice(pool, count, replace=False, p=p))
 
 
+def _households_of(population: pa.Table, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct households of some people, and each person's position among them."""
+    keys = column(population, "household_key").take(pa.array(rows, pa.int64())).to_numpy(zero_copy_only=False)
+    households, of_person = np.unique(keys, return_inverse=True)
+    return households, of_person
+
+
 def draw_changes(
     rng: np.random.Generator, population: pa.Table, changes: int, day: datetime.date
 ) -> LifeChanges:
-    """Choose who moves, who changes phone and who dies (the old more often).
+    """Choose who moves (whole households), who changes phone and who dies (the old more often).
 
     Args:
         rng: the day's random generator.
@@ -92,42 +101,77 @@ def draw_changes(
         The people concerned by each kind of change.
     """
     alive = np.flatnonzero(~np.asarray(column(population, "is_deceased"), dtype=bool))
-    movers = _pick(rng, alive, round(changes * MOVES))
-    registered = np.asarray(pc.equal(column(population, "residency"), "registered"), dtype=bool)[movers]
-    moves_registration = registered & (rng.random(len(movers)) < REGISTRATION_MOVES)
+    households, of_person = _households_of(population, alive)
+    order = rng.permutation(len(households))
+    members = np.bincount(of_person, minlength=len(households))[order]
+    moving = order[: int(np.searchsorted(np.cumsum(members), round(changes * MOVES), side="right"))]
+    moves_registration = moving[rng.random(len(moving)) < REGISTRATION_MOVES]
+    movers = alive[np.isin(of_person, moving)]
+    registered = np.asarray(pc.equal(column(population, "residency"), "registered"), dtype=bool)
+    registration = alive[np.isin(of_person, moves_registration) & registered[alive]]
     birth = column(population, "birth_date").to_numpy(zero_copy_only=False)[alive]
     frailty = np.exp((age_in_years(birth, day) - 80) / 10)
     return LifeChanges(
         address=movers,
-        registered_address=movers[moves_registration],
+        registered_address=registration,
         phone=_pick(rng, alive, round(changes * PHONE_CHANGES)),
         death=_pick(rng, alive, round(changes * DEATHS), frailty),
     )
 
 
+def new_homes(
+    rng: np.random.Generator, population: pa.Table, movers: np.ndarray, district: DistrictMap
+) -> Flats:
+    """Each moving household's new flat: in the same grid for some, anywhere in the district for the others.
+
+    Args:
+        rng: the day's random generator.
+        population: the residents.
+        movers: positions of the people moving (whole households).
+        district: the map.
+
+    Returns:
+        The new flat of each mover.
+    """
+    households, of_person = _households_of(population, movers)
+    first = np.unique(of_person, return_index=True)[1]
+    current = district.flats_of(column(population, "dwelling_key").take(pa.array(movers[first], pa.int64())))
+    flats = draw_flats(rng, district, len(households))
+    nearby = np.flatnonzero(rng.random(len(households)) < MOVES_WITHIN_GRID)
+    grids = district.building_grid[current.building[nearby]]
+    flats = flats.replace(nearby, flats_in_grids(rng, district, grids))
+    return flats.take(of_person)
+
+
 def live_the_day(
-    rng: np.random.Generator, population: pa.Table, changes: LifeChanges, day: datetime.date
+    rng: np.random.Generator,
+    population: pa.Table,
+    changes: LifeChanges,
+    day: datetime.date,
+    district: DistrictMap,
 ) -> pa.Table:
-    """Apply the changes to the population: new homes, new phones, deaths.
+    """Apply the changes to the population: new homes (and registrations), new phones, deaths.
 
     Args:
         rng: the day's random generator.
         population: the residents.
         changes: who is concerned.
         day: the new day (deaths happened the day before).
+        district: the map new homes are drawn from.
 
     Returns:
         The population as it is on ``day``.
     """
     movers = changes.address
-    new_home = home_columns(draw_homes(rng, len(movers)))
-    for name, values in new_home.items():
+    flats = new_homes(rng, population, movers, district)
+    for name, values in place_columns(district, flats).items():
         population = replace_rows(population, name, movers, values)
     registration = np.isin(movers, changes.registered_address)
-    for name, source in (("registered_address", "address"), ("registered_division_code", "division_code")):
-        population = replace_rows(
-            population, name, movers[registration], new_home[source].filter(registration)
-        )
+    registered = registered_columns(
+        district, flats.take(np.flatnonzero(registration)), np.ones(int(registration.sum()), dtype=bool)
+    )
+    for name, values in registered.items():
+        population = replace_rows(population, name, movers[registration], values)
     population = replace_rows(population, "phone", changes.phone, draw_mobiles(rng, len(changes.phone)))
     population = replace_rows(population, "is_deceased", changes.death, [True] * len(changes.death))
     died = [day - datetime.timedelta(days=1)] * len(changes.death)
@@ -297,6 +341,7 @@ def arrive(
     return generate_population(
         count,
         seed=int(rng.integers(2**63)),
+        district=state.spec.district_map(),
         spec=arrival_spec(state.spec.population, day),
         first_person_no=state.next_person_no,
         first_household_no=state.next_household_no,
@@ -324,7 +369,7 @@ def next_day(out_dir: Path, fraction: float, seed: int | None, urls: dict[str, s
     truth = pq.read_table(out_dir / TRUTH_FILE)
     total = round(fraction * population.num_rows)
     changes = draw_changes(rng, population, total, day)
-    population = live_the_day(rng, population, changes, day)
+    population = live_the_day(rng, population, changes, day, state.spec.district_map())
     newcomers = arrive(rng, population, state, round(total * ARRIVALS), day)
     changed = records_of_changed_people(truth, population, changes)
     context = BuildContext(as_of=day + datetime.timedelta(days=1), since=day, min_injected=0)
@@ -367,8 +412,12 @@ def _save(
     new_errors = [r.errors for r in refreshed] + [new.errors for new in added]
     errors = revise_error_log(pq.read_table(out_dir / ERRORS_FILE), rewritten, new_errors)
     write_parquet(errors, out_dir / ERRORS_FILE)
-    write_parquet(pa.concat_tables([truth, *(new.truth() for new in added)]), out_dir / TRUTH_FILE)
-    write_parquet(pa.concat_tables([population, newcomers]), out_dir / POPULATION_FILE)
+    everyone = pa.concat_tables([population, newcomers])
+    truth = pa.concat_tables(
+        [truth.select(["source_system", "source_record_id", "person_key"])] + [new.truth() for new in added]
+    )
+    write_parquet(with_place_truth(truth, everyone), out_dir / TRUTH_FILE)
+    write_parquet(everyone, out_dir / POPULATION_FILE)
     households = newcomers.column("household_key")
     replace(
         state,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import re
 import sqlite3
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -68,6 +69,21 @@ def population(demo: DemoSystems) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def truth(demo: DemoSystems) -> pd.DataFrame:
     return pq.read_table(demo.truth_path).to_pandas()
+
+
+def logged(demo: DemoSystems, source: str, kind: str) -> set[str]:
+    """Record keys of a source that the error log says got ``kind``."""
+    errors = pq.read_table(demo.errors_path).to_pandas()
+    return set(errors.source_record_id[(errors.source_system == source) & (errors.kind == kind)])
+
+
+def names_the_flat(address: str, person: pd.Series) -> bool:
+    """Whether an address names the person's true flat: its room, and its compound, road or community."""
+    text = unicodedata.normalize("NFKC", address)
+    places = [f"{person.true_road}{person.true_road_number}号", person.true_community]
+    if isinstance(person.true_compound, str):
+        places.append(person.true_compound)
+    return str(person.true_room) in text and any(place in text for place in places)
 
 
 def with_truth(
@@ -469,16 +485,19 @@ def test_grid_birth_dates_sometimes_disagree_with_the_id_number(sources: dict[st
 
 
 def test_social_security_keeps_old_contacts_and_dead_members(
-    sources: dict[str, pd.DataFrame], truth: pd.DataFrame, population: pd.DataFrame
+    demo: DemoSystems, sources: dict[str, pd.DataFrame], truth: pd.DataFrame, population: pd.DataFrame
 ) -> None:
     """Some insured have an address or phone they no longer use, and some deceased are still insured."""
     rows = with_truth(sources["social_security"], "social_security", truth, population)
-    flat = rows.true_compound + rows.true_building.astype(str) + "栋"
-    moved = [not address.endswith(f"{b}室") or c not in address for address, b, c in zip(
-        rows.AAE006, rows.true_room.astype(str), flat, strict=True)]  # fmt: skip
+    stale = logged(demo, "social_security", "stale_address")
+    moved = rows[rows.AAC001.isin(stale)]
+    assert len(moved) >= 2
+    assert not any(
+        names_the_flat(a, person) for a, (_, person) in zip(moved.AAE006, moved.iterrows(), strict=True)
+    )
     digits = rows.AAE005.fillna("").str.replace(r"\D", "", regex=True).str[-11:]
     renumbered = rows.AAE005.notna() & (digits != rows.true_phone.str.replace("-", "").str[-11:])
-    assert sum(moved) >= 2 and renumbered.sum() >= 2
+    assert renumbered.sum() >= 2
     assert ((rows.AAC008 == "1") & rows.true_is_deceased).sum() >= 1
 
 
@@ -509,6 +528,129 @@ def test_error_log_names_existing_records(demo: DemoSystems, truth: pd.DataFrame
     assert {"masked", "pinyin_only", "excel_scientific", "homophone"} <= set(errors.kind)
 
 
+# -- places: divisions, flats, households, grids ------------------------------------------------------
+
+DIVISIONS = Path(__file__).resolve().parents[2] / "schemas" / "divisions" / "420106.csv"
+ADDRESS_COLUMNS = {
+    "public_security": "HJDZ",
+    "grid": "XZZ",
+    "civil_affairs": "JTZZ",
+    "social_security": "AAE006",
+}
+PLACE_KEYS = ["dwelling_key", "household_key", "grid_code"]
+
+
+@pytest.fixture(scope="module")
+def divisions() -> pd.DataFrame:
+    return pd.read_csv(DIVISIONS, dtype=str, keep_default_na=False)
+
+
+def test_division_table_is_a_tree_of_real_streets_communities_and_grids(divisions: pd.DataFrame) -> None:
+    """The 14 real streets of 武昌区, communities under them (12 digits), grids under communities (15)."""
+    assert list(divisions.columns) == ["code", "name", "level", "parent_code"]
+    assert divisions.code.is_unique
+    streets = divisions[divisions.level == "street"]
+    assert len(streets) == 14 and {"积玉桥街道", "粮道街道", "南湖街道"} <= set(streets.name)
+    assert dict(zip(streets.name, streets.code, strict=True))["粮道街道"] == "420106005"
+    level_of = divisions.set_index("code").level
+    for level, parent_level, digits in (
+        ("street", "district", 9),
+        ("community", "street", 12),
+        ("grid", "community", 15),
+    ):
+        rows = divisions[divisions.level == level]
+        assert len(rows) and rows.code.str.fullmatch(rf"\d{{{digits}}}").all(), level
+        assert (rows.code.str[: digits - 3] == rows.parent_code).all(), level
+        assert (level_of.loc[rows.parent_code].to_numpy() == parent_level).all(), level
+
+
+def test_truth_places_each_record_where_its_person_lives(
+    truth: pd.DataFrame, population: pd.DataFrame, divisions: pd.DataFrame
+) -> None:
+    """A record's truth is its person's flat, household and grid; a flat is in one grid of its community."""
+    rows = truth[truth.person_key.notna()].merge(population[["person_key", *PLACE_KEYS]], on="person_key")
+    for key in PLACE_KEYS:
+        assert (rows[f"{key}_x"] == rows[f"{key}_y"]).all(), key
+    assert truth[truth.person_key.isna()][PLACE_KEYS].isna().all().all()
+    assert population.groupby("dwelling_key").grid_code.nunique().max() == 1
+    assert population.groupby("household_key").dwelling_key.nunique().max() == 1
+    grid_parent = divisions.set_index("code").parent_code
+    assert (grid_parent.loc[population.grid_code].to_numpy() == population.division_code.to_numpy()).all()
+    assert population.dwelling_key.str.fullmatch(r"420106B\d{5}-\d{2}-\d{4}").all()
+    shared = population.groupby("dwelling_key").household_key.nunique()
+    assert shared.max() >= 2  # flatmates: two households in one flat (合租)
+
+
+def test_registered_households_are_registered_at_their_flat_or_apart(
+    population: pd.DataFrame, sources: dict[str, pd.DataFrame], truth: pd.DataFrame
+) -> None:
+    """人户分离: about 15% of registered households are registered at another flat; a household shares one."""
+    registered = population[population.residency == "registered"]
+    apart = (
+        (registered.registered_dwelling_key != registered.dwelling_key)
+        .groupby(registered.household_key)
+        .first()
+    )
+    assert 0.10 <= apart.mean() <= 0.20
+    assert registered.groupby("household_key").registered_dwelling_key.nunique().max() == 1
+    assert population[population.residency != "registered"].registered_dwelling_key.isna().all()
+    register = with_truth(sources["public_security"], "public_security", truth, population)
+    assert register.groupby("HH").true_household_key.nunique().max() == 1
+    assert register.groupby("true_household_key").HH.nunique().max() == 1
+    assert (register.true_registered_division_code == register.SSXQDM).all()
+
+
+def test_grid_roster_places_residents_in_their_grid(
+    sources: dict[str, pd.DataFrame], truth: pd.DataFrame, population: pd.DataFrame
+) -> None:
+    """The roster's 网格编码 and community code are those of the flat its resident lives in."""
+    rows = with_truth(sources["grid"], "grid", truth, population)
+    assert (rows.true_grid_code == rows.WGBM).all()
+    assert (rows.true_division_code == rows.SQDM).all()
+
+
+ADDRESS_FORMS: list[tuple[str, str]] = [
+    ("road and number, 栋 单元 室", r"[^\d]+[路街道]\d+号\d+栋\d+单元\d+室"),
+    ("city and district, 幢, no 室", r"武汉市武昌区\D+\d+号?\D*\d+幢\d+单元\d+"),
+    ("compound, building and room, no unit", r"\D+[^\d号]\d+[栋幢]\d+室"),
+    ("community, building", r"(\D+街道)?\D+社区\d+栋\d+单元\d+"),
+    ("dashed building-unit-room", r"\D+\d+-\d+-\d+"),
+    ("full administrative prefix", r"湖北省武汉市武昌区\D+街道\D+社区.+"),
+    ("号楼", r".+\d+号楼.+"),
+    ("座", r".+\d+座.+"),
+    ("门", r".+\d+门\d+.*"),
+    ("号 as the room's marker", r".+单元\d+号"),
+    ("full-width digits", r".*[０-９]+.*"),
+    ("Chinese numerals", r".*[一二三四五六七八九十]+[栋幢].*"),
+]
+
+
+@pytest.mark.parametrize(("form", "pattern"), ADDRESS_FORMS, ids=[form for form, _ in ADDRESS_FORMS])
+def test_addresses_are_written_in_every_form(
+    sources: dict[str, pd.DataFrame], form: str, pattern: str
+) -> None:
+    """Some system writes addresses in each of the forms real exports use."""
+    written = pd.concat([sources[s][column] for s, column in ADDRESS_COLUMNS.items()]).dropna()
+    assert written.str.fullmatch(pattern).any(), form
+
+
+def test_addresses_name_the_true_flat(
+    demo: DemoSystems, sources: dict[str, pd.DataFrame], truth: pd.DataFrame, population: pd.DataFrame
+) -> None:
+    """However written, an address names its resident's room and compound, road or community."""
+    for source in ("grid", "civil_affairs", "social_security"):
+        column = ADDRESS_COLUMNS[source]
+        rows = with_truth(sources[source], source, truth, population)
+        key = KEYS[source]
+        odd = logged(demo, source, "stale_address") | logged(demo, source, "compound_typo")
+        rows = rows[~rows[key].isin(odd)]
+        named = [
+            names_the_flat(a, person) for a, (_, person) in zip(rows[column], rows.iterrows(), strict=True)
+        ]
+        assert all(named), (source, rows[column][[not n for n in named]].head().tolist())
+    assert logged(demo, "grid", "compound_typo") and logged(demo, "civil_affairs", "full_width")
+
+
 # -- contracts -------------------------------------------------------------------------------------------
 
 
@@ -537,6 +679,7 @@ def test_next_day_changes_rows_in_place_and_adds_rows(tmp_path: Path) -> None:
     """A daily update bumps the update column of changed rows, adds newcomers, and keeps the truth whole."""
     demo = build_demo(tmp_path, residents=RESIDENTS, seed=SEED)
     before = {source: read_source(demo, source) for source in TABLES}
+    before_population = pq.read_table(demo.population_path).to_pandas()
     update = apply_next_day_update(tmp_path, fraction=0.03)
     after = {source: read_source(demo, source) for source in TABLES}
     truth = pq.read_table(demo.truth_path).to_pandas()
@@ -559,7 +702,27 @@ def test_next_day_changes_rows_in_place_and_adds_rows(tmp_path: Path) -> None:
     assert len(population) == RESIDENTS + update.arrivals
     citizens = population.id_number[population.id_type == "cn_resident_id"]
     assert citizens.is_unique and citizens.map(is_valid_citizen_id).all()
+    assert_moves_keep_places_in_step(demo, before_population, population, truth)
     assert apply_next_day_update(tmp_path).day == datetime.date(2026, 11, 29)
+
+
+def assert_moves_keep_places_in_step(
+    demo: DemoSystems, before: pd.DataFrame, after: pd.DataFrame, truth: pd.DataFrame
+) -> None:
+    """Whole households move to new flats, in their grid or elsewhere; the truth and the roster follow."""
+    both = before.merge(after, on="person_key", suffixes=("_before", ""))
+    moved = both[both.dwelling_key != both.dwelling_key_before]
+    assert len(moved) > 0
+    assert (moved.household_key == moved.household_key_before).all()
+    stayed = both[both.household_key.isin(moved.household_key) & ~both.is_deceased_before]
+    assert (stayed.dwelling_key != stayed.dwelling_key_before).all()  # every living member moved
+    same_grid = moved.grid_code == moved.grid_code_before
+    assert same_grid.any() and not same_grid.all()
+    reregistered = moved[moved.registered_dwelling_key.notna()]
+    assert (reregistered.registered_dwelling_key == reregistered.dwelling_key).any()
+    rows = truth[truth.person_key.notna()].merge(after[["person_key", *PLACE_KEYS]], on="person_key")
+    for key in PLACE_KEYS:
+        assert (rows[f"{key}_x"] == rows[f"{key}_y"]).all(), key
 
 
 def test_next_day_needs_the_urls_the_demo_was_built_on(tmp_path: Path) -> None:

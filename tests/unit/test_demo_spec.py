@@ -27,7 +27,7 @@ def overrides(tmp_path: Path, document: dict[str, object]) -> Path:
 
 
 def tables(spec: DemoSpec, residents: int = RESIDENTS, seed: int = SEED) -> dict[str, SourceTable]:
-    population = generate_population(residents, seed, spec.population)
+    population = generate_population(residents, seed, spec.district_map(), spec.population)
     built = build_systems(department_systems(spec), population, seed)
     return {table.system.source: table for table in built}
 
