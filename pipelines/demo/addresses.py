@@ -210,12 +210,16 @@ class AddressWriter:
         ]
         return _texts(table, ((drawn * floors + flats.floor) * doors + flats.door) * 2 + padded)
 
-    def write(self, rng: np.random.Generator, flats: Flats) -> WrittenAddresses:
+    def write(
+        self, rng: np.random.Generator, flats: Flats, by_community: np.ndarray | None = None
+    ) -> WrittenAddresses:
         """Write the flats.
 
         Args:
             rng: the department's random generator.
             flats: the flats, one per row.
+            by_community: rows to name by their community whatever the style (buildings of a
+                compound only).
 
         Returns:
             The texts, and the rows written with full-width digits (``full_width``), Chinese
@@ -225,7 +229,10 @@ class AddressWriter:
         community = m.building_community(flats.building)
         single = m.community_compounds[community] == 1
         share = np.where(single, style.community_form.single_compound, style.community_form.other)
-        by_community = (rng.random(count) < share) & (m.building_compound[flats.building] >= 0)
+        named = rng.random(count) < share
+        if by_community is not None:
+            named[by_community] = True
+        by_community = named & (m.building_compound[flats.building] >= 0)
         prefix = self._prefix(rng, community, by_community.astype(np.int64))
         place, names_compound = self._place(rng, flats.building, by_community)
         chinese = (rng.random(count) < style.chinese_numerals).astype(np.int64)
@@ -268,6 +275,7 @@ def write_addresses(
     rng: np.random.Generator,
     log: ErrorLog,
     column: str,
+    by_community: np.ndarray | None = None,
 ) -> pa.Array:
     """Write the flats that dwelling keys name in a department's style, logging the variants.
 
@@ -278,11 +286,12 @@ def write_addresses(
         rng: the department's random generator.
         log: where rows with full-width digits, Chinese numerals or a mistyped compound are recorded.
         column: the address column's name, for the log.
+        by_community: rows to name by their community whatever the style.
 
     Returns:
         The address texts.
     """
-    written = AddressWriter(district, style).write(rng, district.flats_of(dwelling_keys))
+    written = AddressWriter(district, style).write(rng, district.flats_of(dwelling_keys), by_community)
     for kind, rows in written.variants.items():
         log.add(column, kind, rows)
     return written.text

@@ -31,7 +31,9 @@ from pipelines.demo.systems import (
     deceased,
     equals,
     moments,
+    name_helpers,
     pick_rows,
+    record_id_errors,
     record_keys,
     repeated_rows,
     unusable_rows,
@@ -65,11 +67,18 @@ class Assistance:
         return with_repeats(rng, chosen, self.spec.second_records, context.min_injected)
 
     def address(
-        self, people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
+        self,
+        people: pa.Table,
+        rng: np.random.Generator,
+        context: BuildContext,
+        log: ErrorLog,
+        by_community: np.ndarray | None = None,
     ) -> Columns:
         """家庭住址 in the register's style."""
-        keys, column_name = column(people, "dwelling_key"), self.spec.name("address")
-        return {"address": write_addresses(self.district, self.spec.address, keys, rng, log, column_name)}
+        keys, name = column(people, "dwelling_key"), self.spec.name("address")
+        return {
+            "address": write_addresses(self.district, self.spec.address, keys, rng, log, name, by_community)
+        }
 
     def phone(
         self, people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
@@ -120,11 +129,12 @@ class Assistance:
         last_day = np.where(deceased(people), died, np.datetime64(context.as_of) - 30)
         started = moments(rng, people.num_rows, RECORDS_SINCE, last_day)
         started_day = started.to_numpy().astype("datetime64[D]")
+        ids, taken, unusable = record_id_errors(spec, scale, people, rng, context, log)
         names = with_errors(
             spec, scale, "name", column(people, "name"), NAME_ERRORS, rng, context, log,
-            aux=column(people, "surname"),
+            aux=name_helpers(people), exclude=unusable,
         )  # fmt: skip
-        ids = with_errors(spec, scale, "id_number", column(people, "id_number"), ID_ERRORS, rng, context, log)
+        ids = with_errors(spec, scale, "id_number", ids, ID_ERRORS, rng, context, log, exclude=taken)
         return {
             "record_id": record_keys(spec.column("record_id"), people),
             "name": names,
@@ -132,7 +142,7 @@ class Assistance:
             "gender": spec.code("gender", column(people, "gender")),
             "birth_date": spec.dates("birth_date", column(people, "birth_date")),
             **self.phone(people, rng, context, log),
-            **self.address(people, rng, context, log),
+            **self.address(people, rng, context, log, by_community=unusable),
             "assistance_kind": kind,
             "amount": amount,
             **self.payment(people, rng, context, log),

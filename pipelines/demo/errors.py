@@ -163,26 +163,94 @@ def _homophone_typo(value: str, aux: Any, u: float) -> str:
     return value[:position] + _one_of(tuple(choices), u * len(positions) % 1) + value[position + 1 :]
 
 
+def _part(aux: pa.Array | None, name: str, length: int) -> pa.Array:
+    """One field of the name helpers (``name_helpers``), or nulls when there are none."""
+    return pc.struct_field(aux, name) if aux is not None else pa.nulls(length, pa.string())
+
+
 def _han_name_with_pinyin(values: pa.Array, aux: pa.Array | None) -> Any:
-    has_pinyin = pc.is_valid(aux) if aux is not None else pa.nulls(len(values), pa.bool_())
+    has_pinyin = pc.is_valid(_part(aux, "pinyin", len(values)))
     return pc.fill_null(pc.and_(_matches(_HAN_NAME)(values, aux), has_pinyin), False)
 
 
+def _surname_of(value: str, aux: Any) -> str:
+    surname = aux.get("surname") if isinstance(aux, dict) else None
+    return surname if surname and value.startswith(surname) else ""
+
+
 def _inner_space(value: str, aux: Any, u: float) -> str:
-    """A space between surname (``aux``) and given name, or after the first character."""
-    cut = len(aux) if isinstance(aux, str) and aux and value.startswith(aux) else 1
+    """A space between surname and given name, or after the first character."""
+    cut = len(_surname_of(value, aux)) or 1
     return value[:cut] + _one_of(NAME_SEPARATORS, u) + value[cut:]
 
 
 def _pinyin_spelling(value: str, aux: Any, u: float) -> str:
-    surname, given = str(aux).split(" ", 1)
+    surname, given = str(aux["pinyin"]).split(" ", 1)
     return _one_of(
         (f"{surname} {given}", f"{surname} {given}".upper(), (surname + given).lower(), f"{given} {surname}"),
         u,
     )
 
 
+_LATIN_NAME = r"^[A-Z]+( [A-Z]+)+$"
+_SURNAMES_TYPED_BY_SOUND = _character_class(
+    "".join(
+        c
+        for c in names.surname_catalog().text
+        if len(c) == 1 and c in names.han_characters() and names.han_characters()[c].homophones
+    )
+)
+
+
+def _latin_name_of_a_woman(values: pa.Array, aux: pa.Array | None) -> Any:
+    woman = pc.equal(_part(aux, "gender", len(values)), "F")
+    return pc.fill_null(pc.and_(_matches(_LATIN_NAME)(values, aux), woman), False)
+
+
+def _has_chinese_rendering(values: pa.Array, aux: pa.Array | None) -> Any:
+    rendering = _part(aux, "chinese", len(values))
+    return pc.fill_null(pc.and_(_matches(_LATIN_NAME)(values, aux), pc.is_valid(rendering)), False)
+
+
+def _typo_in_surname(value: str, aux: Any, u: float) -> str:
+    """张伟 → 章伟 (a same-sound character), SUZUKI YUI → SUZIKI YUI (a letter)."""
+    if not value.isascii():
+        return _one_of(tuple(names.han_characters()[value[0]].homophones), u) + value[1:]
+    surname = _surname_of(value, aux) or value.split(" ")[0]
+    position = 1 + int(u * (len(surname) - 1))
+    letters = [c for c in "AEIOUNRSTY" if c != surname[position]]
+    return value[:position] + _one_of(tuple(letters), u * 7 % 1) + value[position + 1 :]
+
+
+def _swap_name_order(value: str, aux: Any, u: float) -> str:
+    """SUZUKI YUI → YUI SUZUKI, KIM MIN JUN → MIN JUN KIM."""
+    surname = _surname_of(value, aux) or value.split(" ")[0]
+    return f"{value[len(surname) :].strip()} {surname}"
+
+
+def _change_surname(value: str, aux: Any, u: float) -> str:
+    """A married woman's new family name, from her nationality's (MARIA GARCIA → MARIA LOPEZ)."""
+    surname = _surname_of(value, aux) or value.split(" ")[0]
+    nationality = names.surname_nationality().get(surname, "WEST")
+    others = tuple(s for s in names.foreign_names()[nationality].surnames if s != surname)
+    return _one_of(others, u) + value[len(surname) :]
+
+
 NAME_ERRORS: Mapping[str, Messiness] = {
+    "surname_typo": Messiness(
+        lambda values, aux: pc.fill_null(
+            pc.or_(
+                _matches(f"^{_SURNAMES_TYPED_BY_SOUND}[\\x{{4e00}}-\\x{{9fff}}]{{1,3}}$")(values, aux),
+                _matches(_LATIN_NAME)(values, aux),
+            ),
+            False,
+        ),
+        _typo_in_surname,
+    ),
+    # a passport holder written in Chinese: YUI SUZUKI → 铃木结衣, IVAN MARTIN → 伊万·马丁
+    "transliterated": Messiness(_has_chinese_rendering, lambda value, aux, u: str(aux["chinese"])),
+    "name_order_swapped": Messiness(_matches(_LATIN_NAME), _swap_name_order),
+    "surname_changed": Messiness(_latin_name_of_a_woman, _change_surname),
     "traditional": Messiness(_matches(_HAS_TRADITIONAL), lambda value, aux, u: names.to_traditional(value)),
     "inner_space": Messiness(_matches(_HAN_NAME), _inner_space),
     # two-character names padded to three with an ideographic space, as old systems print them
@@ -190,7 +258,7 @@ NAME_ERRORS: Mapping[str, Messiness] = {
         _matches(r"^[\x{4e00}-\x{9fff}]{2}$"), lambda value, aux, u: value[0] + "\u3000" + value[1]
     ),
     "homophone": Messiness(_matches(_TYPED_BY_SOUND), _homophone_typo),
-    # aux: the pinyin, e.g. "Zhang Wei"
+    # the pinyin, e.g. "Zhang Wei", in some order and case
     "pinyin_only": Messiness(_han_name_with_pinyin, _pinyin_spelling),
     "dot_variant": Messiness(
         _matches(names.MIDDLE_DOT),
@@ -205,7 +273,8 @@ NAME_ERRORS: Mapping[str, Messiness] = {
     ),
     "outer_spaces": Messiness(_any_value, _outer_spaces),
 }
-"""Ways a name goes wrong between the person and the database."""
+"""Ways a name goes wrong between the person and the database. ``aux`` holds the person's name
+helpers (``surname``, ``pinyin``, ``chinese``, ``gender``; see ``systems.name_helpers``)."""
 
 
 # -- phones ------------------------------------------------------------------------------------------
@@ -245,6 +314,7 @@ def inject(
     log: ErrorLog,
     aux: pa.Array | None = None,
     minimum: int = MIN_INJECTED,
+    exclude: np.ndarray | None = None,
 ) -> pa.Array:
     """Give some rows of a column the errors a source suffers, each row at most one kind.
 
@@ -258,11 +328,14 @@ def inject(
         log: where the chosen rows are recorded.
         aux: per-row helper values for kinds that need them.
         minimum: each kind's least number of rows, when that many qualify.
+        exclude: rows to leave as they are.
 
     Returns:
         The column with the errors in it.
     """
     free = np.ones(len(values), dtype=bool)
+    if exclude is not None:
+        free[exclude] = False
     applicable: dict[Applies, np.ndarray] = {}  # rows still free are unchanged: test the clean column once
     chosen, rewritten = [], []
     for kind, rate in rates.items():
@@ -285,8 +358,20 @@ def inject(
 DATE_ERRORS = ("mistyped_date", "chinese_date_format", "missing")
 """Ways a date goes wrong: a few days off, written 'YYYY年M月D日', left out (drawn in this order)."""
 
+RECORD_ID_ERRORS = ("head_id_on_member", "parent_id_on_child", "no_usable_id")
+"""ID-number errors that depend on the record's person, drawn before the others
+(``systems.record_id_errors``): an adult member and a child recorded under their household head's
+citizen ID number (the record keeps its own name, birth date and gender), and a registered
+resident's record with no usable number (blank, 不详, 000000000000000000 or masked) whose name and
+birth date are kept exact and whose address is written by its community."""
+UNUSABLE_ID_FORMS = (None, "", "不详", "000000000000000000", "masked")
+ADDRESS_ERRORS = ("stale_address",)
+"""A person's second record that still has the flat they moved from (its grid and community too)."""
+
 KINDS_BY_VALUE: Mapping[str, frozenset[str]] = {
-    "id_number": frozenset(ID_ERRORS),
+    "id_number": frozenset(ID_ERRORS) | frozenset(RECORD_ID_ERRORS),
+    "register_id_number": frozenset(ID_ERRORS),  # a register keyed by the number keeps it unique
+    "address": frozenset(ADDRESS_ERRORS),
     "name": frozenset(NAME_ERRORS),
     "phone": frozenset(PHONE_ERRORS),
     "date": frozenset(DATE_ERRORS),

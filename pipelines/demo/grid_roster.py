@@ -27,8 +27,11 @@ from pipelines.demo.systems import (
     deceased,
     mistype_dates,
     moments,
+    name_helpers,
     pick_rows,
+    record_id_errors,
     record_keys,
+    stale_homes,
     unusable_rows,
     with_errors,
     with_repeats,
@@ -53,12 +56,17 @@ class GridRoster:
         return with_repeats(rng, covered(rng, share), spec.duplicates, context.min_injected)
 
     def address(
-        self, people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
+        self,
+        people: pa.Table,
+        rng: np.random.Generator,
+        context: BuildContext,
+        log: ErrorLog,
+        by_community: np.ndarray | None = None,
     ) -> Columns:
-        """现住址 in the roster's style, and the community and grid of the flat."""
-        keys, column_name = column(people, "dwelling_key"), self.spec.name("address")
+        """现住址 in the roster's style (some rows by their community), and the flat's community and grid."""
+        keys, name = column(people, "dwelling_key"), self.spec.name("address")
         return {
-            "address": write_addresses(self.district, self.spec.address, keys, rng, log, column_name),
+            "address": write_addresses(self.district, self.spec.address, keys, rng, log, name, by_community),
             "division_code": column(people, "division_code"),
             "grid_code": column(people, "grid_code"),
         }
@@ -75,16 +83,27 @@ class GridRoster:
         }
 
     def birth_dates(
-        self, people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
+        self,
+        people: pa.Table,
+        rng: np.random.Generator,
+        context: BuildContext,
+        log: ErrorLog,
+        exact: np.ndarray,
     ) -> pa.Array:
-        """Birth dates in the roster's layout or as 'YYYY年M月D日'; some missing, some a few days off."""
+        """Birth dates in the roster's layout or as 'YYYY年M月D日'; some missing, some a few days off.
+
+        The ``exact`` rows are never a few days off.
+        """
         born = days(people, "birth_date")
         free = np.ones(len(born), dtype=bool)
         picked = {
             kind: np.zeros(0, dtype=np.int64) for kind in ("mistyped_date", "chinese_date_format", "missing")
         }
         for kind, share in self.spec.rates("birth_date", self.error_scale).items():
-            picked[kind] = pick_rows(rng, np.flatnonzero(free), share, context.min_injected)
+            pool = free.copy()
+            if kind == "mistyped_date":
+                pool[exact] = False
+            picked[kind] = pick_rows(rng, np.flatnonzero(pool), share, context.min_injected)
             free[picked[kind]] = False
             log.add(self.spec.name("birth_date"), kind, picked[kind])
         dates = pa.array(mistype_dates(rng, born, picked["mistyped_date"]), pa.date32())
@@ -116,20 +135,22 @@ class GridRoster:
         emptied = self._emptied_codes(rng, people.num_rows, context, log)
         registered = moments(rng, people.num_rows, context.since, context.as_of)
         registered_day = registered.cast(pa.timestamp("s")).to_numpy().astype("datetime64[D]")
+        ids, taken, unusable = record_id_errors(spec, scale, people, rng, context, log)
         names = with_errors(
             spec, scale, "name", column(people, "name"), NAME_ERRORS, rng, context, log,
-            aux=column(people, "name_pinyin"),
+            aux=name_helpers(people), exclude=unusable,
         )  # fmt: skip
-        ids = with_errors(spec, scale, "id_number", column(people, "id_number"), ID_ERRORS, rng, context, log)
+        ids = with_errors(spec, scale, "id_number", ids, ID_ERRORS, rng, context, log, exclude=taken)
+        people = stale_homes(spec, scale, self.district, people, rng, context, log)
         return {
             "record_id": record_keys(columns["record_id"], people),
             "name": names,
             "gender": without(spec.code("gender", column(people, "gender")), emptied["gender"]),
             "id_type": without(spec.code("id_type", column(people, "id_type")), emptied["id_type"]),
             "id_number": ids,
-            "birth_date": self.birth_dates(people, rng, context, log),
+            "birth_date": self.birth_dates(people, rng, context, log, exact=unusable),
             **self.phone(people, rng, context, log),
-            **self.address(people, rng, context, log),
+            **self.address(people, rng, context, log, by_community=unusable),
             "residency": spec.code("residency", column(people, "residency")),
             "registered_at": registered,
             "updated_at": moments(rng, people.num_rows, registered_day, context.as_of),

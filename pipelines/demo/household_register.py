@@ -24,6 +24,7 @@ from pipelines.demo.systems import (
     covered,
     equals,
     moments,
+    name_helpers,
     recorded_after_death,
     with_errors,
 )
@@ -74,7 +75,9 @@ class HouseholdRegister:
         }
         if "name" in columns:
             names = column(people, "name")
-            values["name"] = with_errors(spec, scale, "name", names, NAME_ERRORS, rng, context, log)
+            values["name"] = with_errors(
+                spec, scale, "name", names, NAME_ERRORS, rng, context, log, aux=name_helpers(people)
+            )
         household = pc.cast(pc.utf8_slice_codeunits(column(people, "household_key"), 1), pa.int64())
         values.update(
             {

@@ -30,7 +30,9 @@ from pipelines.demo.systems import (
     deceased,
     equals,
     moments,
+    name_helpers,
     pick_rows,
+    record_id_errors,
     record_keys,
     recorded_after_death,
     repeated_rows,
@@ -50,18 +52,25 @@ class Insurance:
         self.district = district
 
     def select(self, population: pa.Table, rng: np.random.Generator, context: BuildContext) -> np.ndarray:
-        """Most adults registered here or working here as migrants; a few insured twice."""
+        """Most adults registered here or working here as migrants, some foreigners; a few insured twice."""
         adult = ages(population, context.as_of) >= 18
-        resident = ~equals(population, "residency", "foreign")
-        share = (adult & resident) * self.spec.coverage
+        foreign = equals(population, "residency", "foreign")
+        share = adult * np.where(foreign, self.spec.foreign_coverage, self.spec.coverage)
         return with_repeats(rng, covered(rng, share), self.spec.duplicates, context.min_injected)
 
     def address(
-        self, people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
+        self,
+        people: pa.Table,
+        rng: np.random.Generator,
+        context: BuildContext,
+        log: ErrorLog,
+        by_community: np.ndarray | None = None,
     ) -> Columns:
         """地址 as the insured gave it, in the register's style."""
-        keys, column_name = column(people, "dwelling_key"), self.spec.name("address")
-        return {"address": write_addresses(self.district, self.spec.address, keys, rng, log, column_name)}
+        keys, name = column(people, "dwelling_key"), self.spec.name("address")
+        return {
+            "address": write_addresses(self.district, self.spec.address, keys, rng, log, name, by_community)
+        }
 
     def phone(
         self, people: pa.Table, rng: np.random.Generator, context: BuildContext, log: ErrorLog
@@ -99,7 +108,7 @@ class Insurance:
         working_age = ages(people, context.as_of) < 60
         draw = rng.random(people.num_rows)
         suspended = ~dead & ((working_age & (draw < self.spec.suspended)) | repeated_rows(people))
-        log.add(self.spec.name("insurance_status"), "active_after_death", still_active)
+        log.add(self.spec.name("insurance_status"), "insured_after_death", still_active)
         status = lookup(("active", "suspended", "stopped"), np.select([terminated, suspended], [2, 1], 0))
         return {"insurance_status": self.spec.code("insurance_status", status)}
 
@@ -122,16 +131,21 @@ class Insurance:
         spec, scale = self.spec, self.error_scale
         people = self.stale_contacts(people, rng, context, log)
         handled = moments(rng, people.num_rows, context.since, context.as_of)
-        names = with_errors(spec, scale, "name", column(people, "name"), NAME_ERRORS, rng, context, log)
-        ids = with_errors(spec, scale, "id_number", column(people, "id_number"), ID_ERRORS, rng, context, log)
+        ids, taken, unusable = record_id_errors(spec, scale, people, rng, context, log)
+        names = with_errors(
+            spec, scale, "name", column(people, "name"), NAME_ERRORS, rng, context, log,
+            aux=name_helpers(people), exclude=unusable,
+        )  # fmt: skip
+        ids = with_errors(spec, scale, "id_number", ids, ID_ERRORS, rng, context, log, exclude=taken)
         return {
             "record_id": record_keys(spec.column("record_id"), people),
+            "id_type": spec.code("id_type", column(people, "id_type")),
             "id_number": ids,
             "name": names,
             "gender": spec.code("gender", column(people, "gender")),
             "birth_date": spec.dates("birth_date", column(people, "birth_date")),
             **self.phone(people, rng, context, log),
-            **self.address(people, rng, context, log),
+            **self.address(people, rng, context, log, by_community=unusable),
             **self.status(people, rng, context, log),
             "retired_on": self.retirement_dates(people, context),
             "updated_at": recorded_after_death(rng, people, context, handled, 60),

@@ -120,27 +120,81 @@ MINORITY_GIVEN = {
 }
 MIDDLE_DOT = "\u00b7"
 
-# Foreign residents as their passports spell them: SURNAME GIVEN.
-FOREIGN_SURNAMES = (
-    "SMITH",
-    "JOHNSON",
-    "BROWN",
-    "KIM",
-    "LEE",
-    "PARK",
-    "TANAKA",
-    "SATO",
-    "NGUYEN",
-    "MULLER",
-    "IVANOV",
-    "GARCIA",
-    "KHAN",
-    "SILVA",
-)
-FOREIGN_GIVEN = {
-    True: ("JOHN", "DAVID", "MICHAEL", "JAMES", "MIN JUN", "HIROSHI", "ALEXANDER", "AHMED"),
-    False: ("MARY", "SARAH", "EMMA", "SO YEON", "YUKI", "ANNA", "MARIA", "LINH"),
-}
+# Foreign residents' names as their passports spell them (SURNAME GIVEN) and as Chinese systems write
+# them, in the usual renderings: East Asian names family name first (SUZUKI YUI 铃木结衣, KIM MIN JUN
+# 金敏俊), Western ones given name, a middle dot, family name (IVAN MARTIN 伊万·马丁).
+# nationality  family-name-first?  surnames | men's given names | women's given names (LATIN 中文 …)
+_FOREIGN_TABLE = """
+JP yes SUZUKI 铃木 TANAKA 田中 SATO 佐藤 TAKAHASHI 高桥 WATANABE 渡边 ITO 伊藤 YAMAMOTO 山本 NAKAMURA 中村
+ | ICHIRO 一郎 TARO 太郎 KENTA 健太 SHOTA 翔太 DAISUKE 大辅 HIROSHI 宏
+ | YUI 结衣 SAKURA 樱 HANAKO 花子 YOKO 洋子 MISAKI 美咲 AYAKA 彩花 YUKO 优子
+KR yes KIM 金 LEE 李 PARK 朴 CHOI 崔 JUNG 郑 KANG 姜 YOON 尹 HAN 韩
+ | MIN_JUN 敏俊 JI_HOON 智勋 HYUN_WOO 贤宇 SEUNG_HO 承浩 DONG_HYUN 东贤 JUN_HO 俊浩
+ | SO_YEON 素妍 SEO_YEON 瑞妍 JI_YOUNG 智英 MIN_JI 敏智 EUN_JI 恩智 HYE_JIN 惠珍
+VN yes NGUYEN 阮 TRAN 陈 LE 黎 PHAM 范 HOANG 黄
+ | VAN_MINH 文明 DUC_ANH 德英 QUANG_HUY 光辉
+ | THI_LAN 氏兰 THU_HA 秋河 NGOC_ANH 玉英
+WEST no SMITH 史密斯 JOHNSON 约翰逊 BROWN 布朗 MARTIN 马丁 MULLER 穆勒 GARCIA 加西亚 IVANOV 伊万诺夫
+ SILVA 席尔瓦 MILLER 米勒 WILSON 威尔逊 TAYLOR 泰勒 LOPEZ 洛佩斯 PETROV 彼得罗夫 SCHMIDT 施密特
+ | JOHN 约翰 DAVID 大卫 MICHAEL 迈克尔 JAMES 詹姆斯 IVAN 伊万 ALEXANDER 亚历山大 PETER 彼得 THOMAS 托马斯
+ CARLOS 卡洛斯 PAUL 保罗
+ | MARY 玛丽 SARAH 萨拉 EMMA 艾玛 ANNA 安娜 MARIA 玛丽亚 OLGA 奥尔加 SOPHIE 索菲 ELENA 埃莱娜 LAURA 劳拉
+"""
+FOREIGN_NATIONALITY_SHARES = {"JP": 0.3, "KR": 0.3, "VN": 0.1, "WEST": 0.3}
+
+
+@dataclass(frozen=True)
+class ForeignNames:
+    """One nationality's names: Latin spelling to Chinese rendering.
+
+    Attributes:
+        family_first: the Chinese rendering puts the family name first, without a dot.
+        surnames: family names.
+        given: given names of men (True) and women (False).
+    """
+
+    family_first: bool
+    surnames: dict[str, str]
+    given: dict[bool, dict[str, str]]
+
+    def chinese(self, surname: str, given: str) -> str:
+        """The Chinese rendering of a name (铃木结衣, 伊万·马丁)."""
+        family, own = self.surnames[surname], {**self.given[True], **self.given[False]}[given]
+        return family + own if self.family_first else own + MIDDLE_DOT + family
+
+
+def _pairs(text: str) -> dict[str, str]:
+    words = text.split()
+    return {latin.replace("_", " "): chinese for latin, chinese in zip(words[::2], words[1::2], strict=True)}
+
+
+@functools.cache
+def foreign_names() -> dict[str, ForeignNames]:
+    """The foreign names the generator draws from, by nationality."""
+    entries: dict[str, ForeignNames] = {}
+    current: list[str] = []
+    for line in _FOREIGN_TABLE.strip().splitlines():
+        if not line.startswith(" ") and current:
+            entries.update(_nationality(" ".join(current)))
+            current = []
+        current.append(line.strip())
+    entries.update(_nationality(" ".join(current)))
+    return entries
+
+
+def _nationality(text: str) -> dict[str, ForeignNames]:
+    head, men, women = text.split("|")
+    code, family_first, *surnames = head.split()
+    return {
+        code: ForeignNames(
+            family_first == "yes", _pairs(" ".join(surnames)), {True: _pairs(men), False: _pairs(women)}
+        )
+    }
+
+
+def surname_nationality() -> dict[str, str]:
+    """Each foreign family name's nationality."""
+    return {surname: code for code, names in foreign_names().items() for surname in names.surnames}
 
 
 @dataclass(frozen=True)

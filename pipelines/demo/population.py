@@ -112,6 +112,7 @@ POPULATION_SCHEMA = pa.schema(
         ("given_name", pa.string()),
         ("name", pa.string()),
         ("name_pinyin", pa.string()),
+        ("name_chinese", pa.string()),
         ("gender", pa.string()),
         ("birth_date", pa.date32()),
         ("phone", pa.string()),
@@ -143,20 +144,26 @@ class Households:
 
 @dataclass(frozen=True)
 class PersonNames:
-    """Name parts, per person; pinyin is null for dotted and foreign names."""
+    """Name parts, per person; pinyin is null for dotted and foreign names, ``chinese`` the Chinese
+    rendering of a Latin name (null for the others)."""
 
     surname: pa.Array
     given: pa.Array
     surname_pinyin: pa.Array
     given_pinyin: pa.Array
+    chinese: pa.Array
 
     def copy_rows(self, source: np.ndarray, surname_only: bool = False) -> PersonNames:
-        """The names with row ``i`` (or only its surname) taken from row ``source[i]``."""
+        """The names with row ``i`` (or only its surname) taken from row ``source[i]``.
+
+        Twins and namesakes are never foreigners, so the Chinese rendering stays as it is.
+        """
         take = pa.array(source)
         surname, surname_pinyin = self.surname.take(take), self.surname_pinyin.take(take)
         if surname_only:
-            return PersonNames(surname, self.given, surname_pinyin, self.given_pinyin)
-        return PersonNames(surname, self.given.take(take), surname_pinyin, self.given_pinyin.take(take))
+            return PersonNames(surname, self.given, surname_pinyin, self.given_pinyin, self.chinese)
+        given, given_pinyin = self.given.take(take), self.given_pinyin.take(take)
+        return PersonNames(surname, given, surname_pinyin, given_pinyin, self.chinese)
 
 
 @dataclass(frozen=True)
@@ -325,6 +332,7 @@ def _han_names(
         lookup(given_text, given),
         lookup(surnames.pinyin, surname),
         lookup(given_pinyin, given),
+        pa.nulls(len(male), pa.string()),
     )
 
 
@@ -336,15 +344,40 @@ def _dotted_names(rng: np.random.Generator, male: np.ndarray) -> pa.Array:
     return concat(own, names.MIDDLE_DOT, draw(names.MINORITY_GIVEN[True]))
 
 
-def _foreign_name(rng: np.random.Generator, is_male: bool, document: str) -> tuple[str, str]:
-    if document not in LATIN_NAME_DOCUMENTS:  # Hong Kong, Macao, Taiwan: traditional characters
-        surnames, given = names.surname_catalog(), names.given_name_catalog(is_male, True)
-        surname = surnames.text[rng.choice(len(surnames.text), p=surnames.probability)]
-        given_name = given.text[rng.choice(len(given.text), p=given.probability)]
-        return names.to_traditional(surname), names.to_traditional(given_name)
-    given_names = names.FOREIGN_GIVEN[is_male]
-    surname = names.FOREIGN_SURNAMES[rng.integers(len(names.FOREIGN_SURNAMES))]
-    return surname, given_names[rng.integers(len(given_names))]
+def _traditional_name(rng: np.random.Generator, is_male: bool) -> tuple[str, str]:
+    """A Hong Kong, Macao or Taiwan resident's name, in traditional characters."""
+    surnames, given = names.surname_catalog(), names.given_name_catalog(is_male, True)
+    surname = surnames.text[rng.choice(len(surnames.text), p=surnames.probability)]
+    given_name = given.text[rng.choice(len(given.text), p=given.probability)]
+    return names.to_traditional(surname), names.to_traditional(given_name)
+
+
+def _foreign_names(
+    rng: np.random.Generator, male: np.ndarray, households: np.ndarray, documents: list[str]
+) -> list[tuple[str, str, str | None]]:
+    """Surname, given name and Chinese rendering of each foreign resident.
+
+    A household has one nationality and its passport holders one family name; permits of Hong
+    Kong, Macao and Taiwan residents carry Chinese names in traditional characters.
+    """
+    table = names.foreign_names()
+    codes = list(names.FOREIGN_NATIONALITY_SHARES)
+    shares = np.asarray(list(names.FOREIGN_NATIONALITY_SHARES.values()))
+    spelled: list[tuple[str, str, str | None]] = []
+    family: dict[int, tuple[str, str]] = {}
+    for is_male, household, document in zip(male, households, documents, strict=True):
+        if document not in LATIN_NAME_DOCUMENTS:
+            spelled.append((*_traditional_name(rng, bool(is_male)), None))
+            continue
+        if household not in family:
+            code = codes[rng.choice(len(codes), p=shares)]
+            surnames = list(table[code].surnames)
+            family[household] = (code, surnames[rng.integers(len(surnames))])
+        code, surname = family[household]
+        given_names = list(table[code].given[bool(is_male)])
+        given = given_names[rng.integers(len(given_names))]
+        spelled.append((surname, given, table[code].chinese(surname, given)))
+    return spelled
 
 
 def draw_names(
@@ -374,12 +407,13 @@ def draw_names(
     dotted = pa.array(np.isin(households.ethnicity, DOTTED_NAME_ETHNICITIES))
     no_pinyin = pa.nulls(len(male), pa.string())
     foreign = np.flatnonzero(households.residency == FOREIGN)
-    spelled = [_foreign_name(rng, bool(male[i]), d) for i, d in zip(foreign, documents, strict=True)]
+    spelled = _foreign_names(rng, male[foreign], households.of_person[foreign], documents)
     return PersonNames(
-        scatter(pc.if_else(dotted, "", han.surname), foreign, [s for s, _ in spelled]),
-        scatter(pc.if_else(dotted, _dotted_names(rng, male), han.given), foreign, [g for _, g in spelled]),
+        scatter(pc.if_else(dotted, "", han.surname), foreign, [s for s, _, _ in spelled]),
+        scatter(pc.if_else(dotted, _dotted_names(rng, male), han.given), foreign, [g for _, g, _ in spelled]),
         scatter(pc.if_else(dotted, no_pinyin, han.surname_pinyin), foreign, [None] * len(foreign)),
         scatter(pc.if_else(dotted, no_pinyin, han.given_pinyin), foreign, [None] * len(foreign)),
+        scatter(no_pinyin, foreign, [c for _, _, c in spelled]),
     )
 
 
@@ -751,6 +785,7 @@ def population_table(
         "given_name": person_names.given,
         "name": concat(person_names.surname, pc.if_else(latin, " ", ""), person_names.given),
         "name_pinyin": concat(person_names.surname_pinyin, " ", person_names.given_pinyin),
+        "name_chinese": person_names.chinese,
         "gender": lookup(("F", "M"), people.male.astype(np.int64)),
         "birth_date": pa.array(people.birth.astype("datetime64[D]"), pa.date32()),
         "phone": draw_phones(rng, households, age, spec),

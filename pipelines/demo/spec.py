@@ -309,7 +309,7 @@ class HouseholdRegisterSpec(SystemSpec):
         "record_id", "name", "family_name", "given_name", "ethnicity", "registered_address",
         "registered_division_code", "household_number", "death_date",
     )  # fmt: skip
-    ERROR_VALUES = {"id_number": "id_number", "name": "name"}
+    ERROR_VALUES = {"id_number": "register_id_number", "name": "name"}
     CHANGES = ("registered_address", "death")
 
     kind: Literal["household_register"]
@@ -337,6 +337,7 @@ class GridRosterSpec(SystemSpec):
         "gender": "code",
         "birth_date": "date",
         "phone": "phone",
+        "address": "address",
     }
     CHANGES = ("address", "phone")
 
@@ -374,6 +375,7 @@ class InsuranceSpec(SystemSpec):
     ``coverage`` is the share of adults registered or working here that it holds.
 
     Attributes:
+        foreign_coverage: the share of foreign adults it holds (foreigners employed here are insured).
         duplicates: share insured twice (重复参保), the second record suspended.
         terminated_after_death: share of the deceased insured whose insurance was terminated.
         suspended: share of the living insured under 60 whose insurance is suspended.
@@ -381,11 +383,12 @@ class InsuranceSpec(SystemSpec):
     """
 
     REQUIRED_ROLES = ("record_id", "id_number", "name", "insurance_status", "updated_at")
-    OPTIONAL_ROLES = ("gender", "birth_date", "phone", "address", "retired_on")
+    OPTIONAL_ROLES = ("id_type", "gender", "birth_date", "phone", "address", "retired_on")
     ERROR_VALUES = {"id_number": "id_number", "name": "name", "phone": "phone"}
     CHANGES = ("address", "phone", "death")
 
     kind: Literal["insurance"]
+    foreign_coverage: Rate
     duplicates: Rate
     terminated_after_death: Rate
     suspended: Rate

@@ -25,10 +25,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.demo.errors import MIN_INJECTED, ErrorLog, Messiness, inject
+from pipelines.demo.dwellings import draw_flats
+from pipelines.demo.errors import MIN_INJECTED, UNUSABLE_ID_FORMS, ErrorLog, Messiness, inject
+from pipelines.demo.geography import DistrictMap
 from pipelines.demo.population import AS_OF, age_in_years
 from pipelines.demo.spec import Column, SystemSpec
-from pipelines.demo.strings import as_array, scatter
+from pipelines.demo.strings import as_array, replace_rows, scatter
 
 UNUSABLE_MAX_SHARE = 0.004
 """At most this share of a table's rows is unusable of each kind (the ``primary_key_present`` check
@@ -37,6 +39,7 @@ blocks the publish when more than 1% of a batch has no key), so tiny demos get f
 MISSING_KEYS = (None, "", " ")
 MISSING_NAMES = (None, "", " ")
 UNKNOWN_IDS = (None, "无", "不详", "000000000000000000")
+_NONE = np.zeros(0, dtype=np.int64)
 
 RECORDS_SINCE = datetime.date(2016, 1, 1)
 """Registration and update timestamps of the first build fall between this day and ``AS_OF``."""
@@ -321,6 +324,7 @@ def with_errors(
     context: BuildContext,
     log: ErrorLog,
     aux: pa.Array | None = None,
+    exclude: np.ndarray | None = None,
 ) -> pa.Array:
     """Give a role's clean values the errors the spec declares for it (see ``errors.inject``).
 
@@ -334,12 +338,132 @@ def with_errors(
         context: ``min_injected``.
         log: where the rows are recorded.
         aux: per-row helper values for kinds that need them.
+        exclude: rows to leave as they are.
 
     Returns:
         The values with the errors in them.
     """
-    rates = spec.rates(role, error_scale)
-    return inject(rng, values, spec.name(role), rates, catalog, log, aux=aux, minimum=context.min_injected)
+    rates = {kind: rate for kind, rate in spec.rates(role, error_scale).items() if kind in catalog}
+    return inject(
+        rng,
+        values,
+        spec.name(role),
+        rates,
+        catalog,
+        log,
+        aux=aux,
+        minimum=context.min_injected,
+        exclude=exclude,
+    )
+
+
+def record_id_errors(
+    spec: SystemSpec,
+    error_scale: float,
+    people: pa.Table,
+    rng: np.random.Generator,
+    context: BuildContext,
+    log: ErrorLog,
+) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """ID numbers that depend on the record's person (``errors.RECORD_ID_ERRORS``), each row at most one.
+
+    Args:
+        spec: the system's part of the profile (its ``errors.id_number`` rates).
+        error_scale: multiplies every rate.
+        people: the selected people, with their household head's ``head_id_type``/``head_id_number``.
+        rng: the system's random generator.
+        context: the day (ages) and ``min_injected``.
+        log: where the rows are recorded.
+
+    Returns:
+        The ID numbers, the rows rewritten (no other ID error may touch them), and the rows with no
+        usable number (their names and birth dates must stay exact, their address restyled).
+    """
+    rates = spec.rates("id_number", error_scale)
+    ids, heads = column(people, "id_number"), column(people, "head_id_number")
+    citizen = equals(people, "id_type", "cn_resident_id") & equals(people, "head_id_type", "cn_resident_id")
+    member = citizen & np.asarray(pc.fill_null(pc.not_equal(ids, heads), False), dtype=bool)
+    adult = ages(people, context.as_of) >= 18
+    pools = {
+        "head_id_on_member": member & adult,
+        "parent_id_on_child": member & ~adult,
+        "no_usable_id": equals(people, "residency", "registered")
+        & equals(people, "id_type", "cn_resident_id"),
+    }
+    free, picked = np.ones(people.num_rows, dtype=bool), {}
+    for kind, pool in pools.items():
+        share = rates.get(kind, 0.0)
+        picked[kind] = (
+            pick_rows(rng, np.flatnonzero(free & pool), share, context.min_injected) if share else _NONE
+        )
+        free[picked[kind]] = False
+        log.add(spec.name("id_number"), kind, picked[kind])
+    borrowed = np.concatenate([picked["head_id_on_member"], picked["parent_id_on_child"]])
+    unusable = picked["no_usable_id"]
+    forms = [UNUSABLE_ID_FORMS[i] for i in rng.integers(0, len(UNUSABLE_ID_FORMS), len(unusable))]
+    own = ids.take(pa.array(unusable, pa.int64())).to_pylist()
+    blanks = [
+        f"{n[:6]}********{n[14:]}" if form == "masked" else form for form, n in zip(forms, own, strict=True)
+    ]
+    ids = scatter(
+        ids,
+        np.concatenate([borrowed, unusable]),
+        heads.take(pa.array(borrowed, pa.int64())).to_pylist() + blanks,
+    )
+    return ids, np.flatnonzero(~free), unusable
+
+
+def stale_homes(
+    spec: SystemSpec,
+    error_scale: float,
+    district: DistrictMap,
+    people: pa.Table,
+    rng: np.random.Generator,
+    context: BuildContext,
+    log: ErrorLog,
+) -> pa.Table:
+    """Give some second records the flat their person moved from (``stale_address``), grid and community too.
+
+    Args:
+        spec: the system's part of the profile (its ``errors.address`` rate).
+        error_scale: multiplies the rate.
+        district: the map old flats are drawn from.
+        people: the selected people.
+        rng: the system's random generator.
+        context: ``min_injected``.
+        log: where the rows are recorded.
+
+    Returns:
+        The people, the chosen rows living in their old flat.
+    """
+    share = spec.rates("address", error_scale).get("stale_address", 0.0)
+    if not share:
+        return people
+    rows = pick_rows(rng, np.flatnonzero(repeated_rows(people)), share, context.min_injected)
+    log.add(spec.name("address"), "stale_address", rows)
+    flats = draw_flats(rng, district, len(rows))
+    old = {"dwelling_key": district.dwelling_keys(flats), "grid_code": district.grid_codes(flats)}
+    old["division_code"] = district.community_codes(flats)
+    for name, values in old.items():
+        people = replace_rows(people, name, rows, values)
+    return people
+
+
+def name_helpers(people: pa.Table) -> pa.StructArray:
+    """What name errors need to know of each person: surname, pinyin, Chinese rendering, gender."""
+    return pa.StructArray.from_arrays(
+        [column(people, name) for name in ("surname", "name_pinyin", "name_chinese", "gender")],
+        names=["surname", "pinyin", "chinese", "gender"],
+    )
+
+
+def household_heads(population: pa.Table) -> np.ndarray:
+    """The position of each person's household head (a household's first member; members are adjacent)."""
+    keys = column(population, "household_key")
+    first = np.ones(len(keys), dtype=bool)
+    if len(keys) > 1:
+        first[1:] = np.asarray(pc.not_equal(keys.slice(1), keys.slice(0, len(keys) - 1)), dtype=bool)
+    return np.maximum.accumulate(np.where(first, np.arange(len(keys)), 0))
 
 
 def pick_rows(rng: np.random.Generator, rows: np.ndarray, share: float, minimum: int) -> np.ndarray:
@@ -369,7 +493,10 @@ def build_source(
         The table's rows, with their true persons and the errors injected.
     """
     persons = np.sort(system.select(population, rng, context))
+    heads = pa.array(household_heads(population)[persons], pa.int64())
     people = population.take(pa.array(persons, pa.int64()))
+    for name in ("id_type", "id_number"):
+        people = people.append_column(f"head_{name}", column(population, name).take(heads))
     people = people.append_column("record_no", pa.array(context.first_record_no + np.arange(len(persons))))
     is_repeat = np.zeros(len(persons), dtype=bool)
     is_repeat[1:] = persons[1:] == persons[:-1]

@@ -13,11 +13,14 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from pipelines.contracts import load_contracts
 from pipelines.demo import DemoSystems, apply_next_day_update, build_demo, names
-from pipelines.demo.departments import default_systems
-from pipelines.demo.systems import UNUSABLE_RULES
+from pipelines.demo.departments import default_systems, department_systems
+from pipelines.demo.population import generate_population
+from pipelines.demo.spec import load_spec
+from pipelines.demo.systems import UNUSABLE_RULES, build_systems
 from pipelines.extract import extract_source
 from pipelines.layout import WarehouseLayout
 from pipelines.stage import read_state, stage_source
@@ -520,6 +523,19 @@ def test_civil_affairs_pays_some_people_public_security_knows_are_dead(
     assert set(paid.person_key) & dead
 
 
+def test_the_deceased_still_paid_or_insured_are_exactly_the_logged_ones(
+    demo: DemoSystems, sources: dict[str, pd.DataFrame], truth: pd.DataFrame, population: pd.DataFrame
+) -> None:
+    """The log names every deceased person still paid (civil affairs) and still insured (social security)."""
+    for source, status, active, kind in (
+        ("civil_affairs", "FFZT", "正常", "paid_after_death"),
+        ("social_security", "AAC008", "1", "insured_after_death"),
+    ):
+        rows = with_truth(sources[source], source, truth, population)
+        still = set(rows[KEYS[source]][rows.true_is_deceased & (rows[status] == active)])
+        assert len(still) >= 2 and still == logged(demo, source, kind), source
+
+
 def test_error_log_names_existing_records(demo: DemoSystems, truth: pd.DataFrame) -> None:
     """The injected-error log only names records that exist, and records each kind it injected."""
     errors = pq.read_table(demo.errors_path).to_pandas()
@@ -601,12 +617,16 @@ def test_registered_households_are_registered_at_their_flat_or_apart(
 
 
 def test_grid_roster_places_residents_in_their_grid(
-    sources: dict[str, pd.DataFrame], truth: pd.DataFrame, population: pd.DataFrame
+    demo: DemoSystems, sources: dict[str, pd.DataFrame], truth: pd.DataFrame, population: pd.DataFrame
 ) -> None:
-    """The roster's 网格编码 and community code are those of the flat its resident lives in."""
+    """The roster's 网格编码 and community are its resident's, but on second records left at an old flat."""
     rows = with_truth(sources["grid"], "grid", truth, population)
-    assert (rows.true_grid_code == rows.WGBM).all()
-    assert (rows.true_division_code == rows.SQDM).all()
+    assert (rows.WGBM.str[:12] == rows.SQDM).all()
+    stale = rows.RYBH.isin(logged(demo, "grid", "stale_address"))
+    assert stale.sum() >= 2 and (rows.RYBH[stale].isin(rows.RYBH[rows.duplicated("person_key")])).all()
+    assert (rows.true_grid_code == rows.WGBM)[~stale].all()
+    assert (rows.true_division_code == rows.SQDM)[~stale].all()
+    assert (rows.true_grid_code != rows.WGBM)[stale].mean() > 0.9
 
 
 ADDRESS_FORMS: list[tuple[str, str]] = [
@@ -649,6 +669,135 @@ def test_addresses_name_the_true_flat(
         ]
         assert all(named), (source, rows[column][[not n for n in named]].head().tolist())
     assert logged(demo, "grid", "compound_typo") and logged(demo, "civil_affairs", "full_width")
+
+
+# -- errors that break identity: borrowed numbers, no number, names across scripts ----------------------
+
+IDENTITY_RATES = {
+    "population": {"foreign_share": 0.08},
+    "systems": {
+        "grid": {
+            "errors": {
+                "id_number": {"head_id_on_member": 0.05, "parent_id_on_child": 0.1, "no_usable_id": 0.05},
+                "name": {
+                    "surname_typo": 0.02,
+                    "transliterated": 0.3,
+                    "name_order_swapped": 0.3,
+                    "surname_changed": 0.3,
+                },
+            },
+        },
+        "social_security": {"foreign_coverage": 0.6, "errors": {"name": {"transliterated": 0.8}}},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def identity_demo(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame]:
+    """Tables (with their true persons) and error log of a demo with every identity error turned up."""
+    folder = tmp_path_factory.mktemp("identity")
+    (folder / "rates.yaml").write_text(yaml.safe_dump(IDENTITY_RATES), encoding="utf-8")
+    spec = load_spec("wuchang", folder / "rates.yaml")
+    population = generate_population(3_000, SEED, spec.district_map(), spec.population)
+    built = build_systems(department_systems(spec), population, SEED)
+    people = population.to_pandas().add_prefix("true_").rename(columns={"true_person_key": "person_key"})
+    tables = {
+        table.system.source: table.data.to_pandas()
+        .assign(person_key=table.person_keys.to_pylist())
+        .merge(people, on="person_key")
+        for table in built
+    }
+    errors = pd.concat([table.errors.to_pandas() for table in built])
+    return tables, errors, population.to_pandas()
+
+
+def rows_with(tables: dict[str, pd.DataFrame], errors: pd.DataFrame, source: str, kind: str) -> pd.DataFrame:
+    table = tables[source]
+    keys = errors.source_record_id[(errors.source_system == source) & (errors.kind == kind)]
+    return table[table[KEYS[source]].isin(set(keys))]
+
+
+def test_members_are_listed_under_their_head_s_number(identity_demo) -> None:
+    """A spouse or child on the roster has the head's citizen ID, and their own name, birth date and sex."""
+    tables, errors, population = identity_demo
+    heads = population.groupby("household_key").id_number.first()
+    grid = tables["grid"]
+    for kind, rate, adult in (("head_id_on_member", 0.05, True), ("parent_id_on_child", 0.1, False)):
+        rows = rows_with(tables, errors, "grid", kind)
+        assert (rows.ZJHM.to_numpy() == heads.loc[rows.true_household_key].to_numpy()).all(), kind
+        assert (rows.true_id_number != rows.ZJHM).all(), kind
+        age = (pd.Timestamp("2026-11-27") - pd.to_datetime(rows.true_birth_date)).dt.days / 365.25
+        assert ((age >= 18) == adult).all(), kind
+        born = pd.to_datetime(rows.true_birth_date).dt.strftime("%Y%m%d")
+        assert (rows.ZJHM.str[6:14] != born).mean() > 0.8, kind  # the number contradicts its record
+        pool = grid[(grid.true_id_type == "cn_resident_id") & ((age_of(grid) >= 18) == adult)]
+        members = pool[pool.true_id_number != heads.loc[pool.true_household_key].to_numpy()]
+        assert len(rows) == pytest.approx(rate * len(members), rel=0.35), kind
+
+
+def age_of(rows: pd.DataFrame) -> pd.Series:
+    return (pd.Timestamp("2026-11-27") - pd.to_datetime(rows.true_birth_date)).dt.days / 365.25
+
+
+def test_records_without_a_usable_number_keep_name_birth_date_and_flat(identity_demo) -> None:
+    """No usable ID (blank, 不详, zeros, masked), but the exact name and birth date, the flat by community."""
+    tables, errors, _ = identity_demo
+    rows = rows_with(tables, errors, "grid", "no_usable_id")
+    assert len(rows) >= 10 and (rows.true_residency == "registered").all()
+    unusable = (
+        rows.ZJHM.isna()
+        | rows.ZJHM.isin(["", "不详", "000000000000000000"])
+        | rows.ZJHM.str.contains(r"\*{8}", na=False)
+    )
+    assert unusable.all()
+    assert {"", "不详", "000000000000000000"} <= set(rows.ZJHM.dropna()) or len(rows) < 20
+    assert (rows.true_name == rows.XM).all()
+    written = rows.CSRQ.dropna().str.replace(r"(\d+)年(\d+)月(\d+)日", r"\1/\2/\3", regex=True)
+    assert (pd.to_datetime(written, format="%Y/%m/%d").dt.date == rows.true_birth_date[written.index]).all()
+    stale = rows_with(tables, errors, "grid", "stale_address").RYBH
+    in_compound = rows[rows.true_compound.notna() & ~rows.RYBH.isin(stale)]
+    assert all(
+        community in address
+        for community, address in zip(in_compound.true_community, in_compound.XZZ, strict=True)
+    )
+
+
+def test_names_go_wrong_across_scripts_and_orders(identity_demo) -> None:
+    """Latin names in Chinese, in the other order, with another surname; Han surnames mistyped by sound."""
+    tables, errors, _ = identity_demo
+    written = rows_with(tables, errors, "grid", "transliterated")
+    assert len(written) >= 2 and (written.true_name_chinese == written.XM).all()
+    assert written.XM.str.contains("·").any() or written.XM.str.fullmatch(r"[\u4e00-\u9fff]+").all()
+    swapped = rows_with(tables, errors, "grid", "name_order_swapped")
+    assert len(swapped) >= 2
+    for name, true, surname in zip(swapped.XM, swapped.true_name, swapped.true_surname, strict=True):
+        assert name != true and sorted(name.split()) == sorted(true.split()) and name.endswith(surname)
+    changed = rows_with(tables, errors, "grid", "surname_changed")
+    assert len(changed) >= 2 and (changed.true_gender == "F").all()
+    for name, true, surname in zip(changed.XM, changed.true_name, changed.true_surname, strict=True):
+        assert not name.startswith(surname + " ") and name.endswith(true[len(surname) :])
+    typos = rows_with(tables, errors, "grid", "surname_typo")
+    assert len(typos) >= 2
+    for name, true in zip(typos.XM, typos.true_name, strict=True):
+        assert len(name) == len(true) and sum(a != b for a, b in zip(name, true, strict=True)) == 1
+    han = typos[typos.true_name.str.fullmatch(r"[\u4e00-\u9fff]+")]
+    assert (han.XM.str[1:] == han.true_name.str[1:]).all() and (han.XM.str[0] != han.true_name.str[0]).all()
+
+
+def test_insured_foreigners_are_written_in_chinese_with_their_document_type(identity_demo) -> None:
+    """Foreigners working here are insured, their passports typed as such and most names in Chinese."""
+    tables, errors, _ = identity_demo
+    insured = tables["social_security"]
+    foreign = insured[insured.true_residency == "foreign"]
+    assert len(foreign) >= 5
+    assert (
+        set(foreign.AAC058) <= {"2", "3", "4", "5"}
+        and (insured.AAC058[insured.true_residency != "foreign"] == "1").all()
+    )
+    latin = foreign[foreign.true_name_chinese.notna()]
+    assert (latin.true_name_chinese == latin.AAC003).mean() > 0.5
 
 
 # -- contracts -------------------------------------------------------------------------------------------
