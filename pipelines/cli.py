@@ -19,9 +19,10 @@ import pyarrow as pa
 from pipelines.contracts import ContractError, load_contract, load_contracts
 from pipelines.extract import ExtractError
 from pipelines.flow import RunSummary, publish_run, run_flow, sync_source
-from pipelines.layout import WarehouseLayout
+from pipelines.layout import WarehouseLayout, publish_lock
 from pipelines.publish import SnapshotNotFound, current_snapshot
 from pipelines.quality.gate import QualityGateFailed
+from pipelines.quality.holds import ReleaseError, read_holds, release_batch
 from pipelines.query import QueryError, run_query
 from pipelines.resolve.review import ReviewError
 from pipelines.settings import DEFAULT_WAREHOUSE_DIR, Settings
@@ -35,6 +36,7 @@ EXPECTED_ERRORS = (
     FileNotFoundError,
     QualityGateFailed,
     ReviewError,
+    ReleaseError,
 )
 
 
@@ -110,6 +112,25 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     chosen = replace(settings, sources_dir=args.sources, warehouse_dir=args.warehouse)
     summary = publish_run(chosen, progress=_progress(time.perf_counter()))
     print_summary(summary, WarehouseLayout(args.warehouse))
+    return 0
+
+
+def cmd_release(args: argparse.Namespace, settings: Settings) -> int:
+    """List the batches held back by a blocking check, or release one (the next run publishes it)."""
+    layout = WarehouseLayout(args.warehouse)
+    if args.source is None:
+        for hold in read_holds(layout):
+            state = f"released by {hold.released_by}" if hold.is_released else "held"
+            print(f"{hold.source_system:<18}{hold.batch_id:<36}{state:<24}{hold.reason}")
+        return 0
+    if args.batch is None or not args.by:
+        raise ReleaseError("give the source, the batch and --by NAME (who releases it)")
+    with publish_lock(layout):
+        hold = release_batch(layout, args.source, args.batch, args.by, args.note)
+    print(
+        f"released source {hold.source_system} batch {hold.batch_id} (held by {hold.run_id}: {hold.reason})"
+    )
+    print("the next run publishes it although its blocking check fails")
     return 0
 
 
@@ -284,6 +305,16 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     reconcile.add_argument("--sources", type=Path, default=settings.sources_dir)
     reconcile.add_argument("--warehouse", type=Path, default=settings.warehouse_dir)
     reconcile.set_defaults(handler=cmd_reconcile)
+
+    release = commands.add_parser(
+        "release", help="list batches held back by a blocking check, or release one to be published"
+    )
+    release.add_argument("source", nargs="?", help="the source of the held batch")
+    release.add_argument("batch", nargs="?", help="the held batch id")
+    release.add_argument("--by", default=None, help="who releases it (kept with the release)")
+    release.add_argument("--note", default=None, help="why")
+    release.add_argument("--warehouse", type=Path, default=settings.warehouse_dir)
+    release.set_defaults(handler=cmd_release)
 
     query = commands.add_parser("query", help="run a read-only SQL query on the live snapshot")
     query.add_argument("sql")

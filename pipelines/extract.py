@@ -29,6 +29,7 @@ from pipelines.layout import (
     scratch_directory,
     write_json_atomically,
 )
+from pipelines.quality.holds import held_batches
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class BatchManifest:
         parts: Parquet file names inside the batch folder.
         columns: The source columns landed.
         is_new: False when the source had no change and the previous batch was returned.
+        supersedes: Landed batches this one reads again (they were held back by a blocking check):
+            staging replaces them by this one.
     """
 
     batch_id: str
@@ -69,6 +72,7 @@ class BatchManifest:
     parts: tuple[str, ...]
     columns: tuple[str, ...]
     is_new: bool = True
+    supersedes: tuple[str, ...] = ()
 
     @classmethod
     def read(cls, batch_dir: Path) -> BatchManifest:
@@ -78,6 +82,7 @@ class BatchManifest:
             raise FileNotFoundError(f"{batch_dir}: no {MANIFEST}")
         document["parts"] = tuple(document["parts"])
         document["columns"] = tuple(document["columns"])
+        document["supersedes"] = tuple(document.get("supersedes", ()))
         document["is_new"] = True
         return cls(**document)
 
@@ -154,10 +159,28 @@ def _stream_rows(
         engine.dispose()
 
 
-def stored_watermark(layout: WarehouseLayout, source: str) -> str | None:
-    """The high watermark of the newest landed batch of an incremental source."""
-    marks = [b.watermark_high for b in landed_batches(layout, source) if b.watermark_high]
-    return marks[-1] if marks else None
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where an incremental extraction starts.
+
+    Attributes:
+        watermark: Rows past it are pulled (None: every row).
+        supersedes: Landed batches read again from there (held back by a blocking check).
+    """
+
+    watermark: str | None
+    supersedes: tuple[str, ...] = ()
+
+
+def resume_point(layout: WarehouseLayout, source: str) -> ResumePoint:
+    """After the newest landed batch; while a batch is held back by a blocking check, after the
+    batch landed before the first held one, so that rows the source corrects are pulled again even
+    when their update time did not advance."""
+    batches = landed_batches(layout, source)
+    held = held_batches(layout, source)
+    first = next((i for i, batch in enumerate(batches) if batch.batch_id in held), len(batches))
+    marks = [b.watermark_high for b in batches[:first] if b.watermark_high]
+    return ResumePoint(marks[-1] if marks else None, tuple(b.batch_id for b in batches[first:]))
 
 
 def extract_source(
@@ -186,9 +209,9 @@ def extract_source(
         ExtractError: The source is unreachable, or its table or a column does not exist.
     """
     url = url or contract.connection_url(environ)
-    watermark = stored_watermark(layout, contract.name) if contract.incremental_column else None
+    start = resume_point(layout, contract.name) if contract.incremental_column else ResumePoint(None)
     try:
-        return _land_batch(contract, layout, url, watermark)
+        return _land_batch(contract, layout, url, start)
     except SQLAlchemyError as failure:
         reason = str(getattr(failure, "orig", None) or failure).splitlines()[0]
         raise ExtractError(
@@ -197,14 +220,14 @@ def extract_source(
 
 
 def _land_batch(
-    contract: SourceContract, layout: WarehouseLayout, url: str, watermark: str | None
+    contract: SourceContract, layout: WarehouseLayout, url: str, start: ResumePoint
 ) -> BatchManifest:
     with scratch_directory(layout.landing(contract.name)) as folder:
-        written = _write_parts(contract, url, watermark, folder)
+        written = _write_parts(contract, url, start.watermark, folder)
         previous = landed_batches(layout, contract.name)
-        if _is_unchanged(contract, previous, written):
+        if _is_unchanged(contract, previous, written, start):
             return BatchManifest(**{**asdict(previous[-1]), "is_new": False})
-        manifest = _manifest(contract, watermark, written)
+        manifest = _manifest(contract, start, written)
         write_json_atomically(folder / MANIFEST, asdict(manifest))
         move_into_place(folder, layout.batch_dir(contract.name, manifest.batch_id))
     log.info("source %s: landed batch %s (%d rows)", contract.name, manifest.batch_id, written.rows)
@@ -236,8 +259,9 @@ def _write_parts(contract: SourceContract, url: str, watermark: str | None, fold
     return _WrittenParts(parts, rows, digest.hexdigest(), high)
 
 
-def _manifest(contract: SourceContract, watermark: str | None, written: _WrittenParts) -> BatchManifest:
+def _manifest(contract: SourceContract, start: ResumePoint, written: _WrittenParts) -> BatchManifest:
     extracted_at = dt.datetime.now(dt.UTC)
+    watermark = start.watermark
     return BatchManifest(
         batch_id=f"{extracted_at:%Y%m%dT%H%M%S%fZ}-{written.checksum[:8]}",
         source_system=contract.name,
@@ -249,15 +273,22 @@ def _manifest(contract: SourceContract, watermark: str | None, written: _Written
         extracted_at=extracted_at.isoformat(),
         parts=tuple(written.parts),
         columns=tuple(contract.source_columns),
+        supersedes=start.supersedes,
     )
 
 
-def _is_unchanged(contract: SourceContract, previous: list[BatchManifest], written: _WrittenParts) -> bool:
+def _is_unchanged(
+    contract: SourceContract, previous: list[BatchManifest], written: _WrittenParts, start: ResumePoint
+) -> bool:
+    """Nothing new: no row past the watermark, or the same rows as the newest batch read from the
+    same watermark (a held batch read again, not corrected yet)."""
     if not previous:
         return False
-    if contract.incremental_column:
+    newest = previous[-1]
+    same_read = newest.watermark_low == start.watermark and newest.checksum == written.checksum
+    if contract.incremental_column and not start.supersedes:
         return written.rows == 0
-    return previous[-1].checksum == written.checksum
+    return same_read if contract.incremental_column else newest.checksum == written.checksum
 
 
 def _ipc_bytes(table: pa.Table) -> bytes:

@@ -37,10 +37,12 @@ from pipelines.publish import (
 )
 from pipelines.quality.gate import (
     QualityGateFailed,
+    QualityOutcome,
     quality_tables,
     validate_run,
     warm_up,
 )
+from pipelines.quality.holds import hold_batches, released_batches, settle_holds
 from pipelines.resolve.resolution import OUTPUTS as RESOLUTION_OUTPUTS
 from pipelines.resolve.resolution import (
     PreviousIdentities,
@@ -70,6 +72,7 @@ from pipelines.stage import (
     applied_batches,
     current_state_dir,
     stage_source,
+    superseded_batches,
 )
 
 __all__ = [
@@ -182,6 +185,10 @@ def previous_identities(layout: WarehouseLayout) -> PreviousIdentities:
 def load_batch_table(layout: WarehouseLayout, sources: list[str], snapshot_id: str) -> pa.Table:
     """Lineage of every landed batch: watermarks, counts, checksum, status, first snapshot.
 
+    A batch is ``landed`` (not applied to the staged state), ``published`` (in this snapshot or an
+    earlier one) or ``superseded`` (applied, then replaced before any snapshot held it: a held
+    batch read again, or a full snapshot followed by another before a publish).
+
     Args:
         layout: The warehouse directory.
         sources: Source systems to list.
@@ -191,39 +198,71 @@ def load_batch_table(layout: WarehouseLayout, sources: list[str], snapshot_id: s
         One row per landed batch.
     """
     published = read_published(layout, "load_batch")
-    first_snapshot = {}
+    first_snapshot: dict[str, str] = {}
     if published is not None:
-        first_snapshot = dict(
-            zip(
-                published.column("batch_id").to_pylist(),
-                published.column("snapshot_id").to_pylist(),
-                strict=True,
-            )
-        )
+        for row in published.select(["batch_id", "status", "snapshot_id"]).to_pylist():
+            if row["status"] == "published" and row["snapshot_id"]:
+                first_snapshot[row["batch_id"]] = row["snapshot_id"]
     rows = []
     for source in sources:
-        applied = set(applied_batches(layout, source))
-        records = _count_by_batch(layout, source, RECORDS)
-        quarantined = _count_by_batch(layout, source, QUARANTINE)
-        for batch in landed_batches(layout, source):
-            is_staged = batch.batch_id in applied
-            rows.append(
-                {
-                    "source_system": source,
-                    "batch_id": batch.batch_id,
-                    "mode": batch.mode,
-                    "watermark_low": batch.watermark_low,
-                    "watermark_high": batch.watermark_high,
-                    "row_count": batch.row_count,
-                    "staged_rows": records.get(batch.batch_id, 0),
-                    "quarantined_rows": quarantined.get(batch.batch_id, 0),
-                    "checksum": batch.checksum,
-                    "extracted_at": batch.extracted_at,
-                    "status": "published" if is_staged else "landed",
-                    "snapshot_id": first_snapshot.get(batch.batch_id) or (snapshot_id if is_staged else None),
-                }
-            )
+        rows += _batch_rows(layout, source, snapshot_id, first_snapshot)
     return pa.Table.from_pylist(rows, schema=_LOAD_BATCH_SCHEMA)
+
+
+def _batch_status(
+    batch_id: str,
+    applied: list[str],
+    superseded: set[str],
+    first_snapshot: Mapping[str, str],
+    snapshot_id: str,
+) -> tuple[str, str | None]:
+    """A batch's status and first snapshot, before looking at its rows."""
+    if batch_id in first_snapshot:
+        return "published", first_snapshot[batch_id]
+    if batch_id in superseded:
+        return "superseded", None
+    if batch_id in applied:
+        return "published", snapshot_id
+    return "landed", None
+
+
+def _batch_rows(
+    layout: WarehouseLayout, source: str, snapshot_id: str, first_snapshot: Mapping[str, str]
+) -> list[dict[str, object]]:
+    """The ``load_batch`` rows of one source."""
+    applied = applied_batches(layout, source)
+    superseded = set(superseded_batches(layout, source))
+    records = _count_by_batch(layout, source, RECORDS)
+    quarantined = _count_by_batch(layout, source, QUARANTINE)
+    releases = released_batches(layout, source)
+    rows: list[dict[str, object]] = []
+    for batch in landed_batches(layout, source):
+        batch_id = batch.batch_id
+        status, first = _batch_status(batch_id, applied, superseded, first_snapshot, snapshot_id)
+        if status == "published" and first == snapshot_id:
+            # an applied batch whose every row a later one replaced before any publish
+            in_state = batch_id in records or batch_id in quarantined or applied[-1] == batch_id
+            status, first = ("published", first) if in_state else ("superseded", None)
+        release = releases.get(batch_id)
+        rows.append(
+            {
+                "source_system": source,
+                "batch_id": batch_id,
+                "mode": batch.mode,
+                "watermark_low": batch.watermark_low,
+                "watermark_high": batch.watermark_high,
+                "row_count": batch.row_count,
+                "staged_rows": records.get(batch_id, 0),
+                "quarantined_rows": quarantined.get(batch_id, 0),
+                "checksum": batch.checksum,
+                "extracted_at": batch.extracted_at,
+                "status": status,
+                "snapshot_id": first,
+                "released_by": release.released_by if release else None,
+                "release_note": release.note if release else None,
+            }
+        )
+    return rows
 
 
 _LOAD_BATCH_SCHEMA = pa.schema(
@@ -240,6 +279,8 @@ _LOAD_BATCH_SCHEMA = pa.schema(
         ("extracted_at", pa.string()),
         ("status", pa.string()),
         ("snapshot_id", pa.string()),
+        ("released_by", pa.string()),
+        ("release_note", pa.string()),
     ]
 )
 
@@ -491,11 +532,58 @@ def reconcile_and_publish(
     with timed(summary, "validate"):
         outcome = validate_run(tables, contracts, summary.run_id)
     summary.quality = [asdict(result) for result in outcome.results]
-    outcome.raise_if_blocked()
+    _hold_or_release(layout, _new_batches(tables["load_batch"], snapshot_id), outcome, summary)
     with timed(summary, "publish"):
         tables |= quality_tables(outcome, read_published(layout, "dq_result"))
         grants = load_grants(grants_dir)
-        return publish_snapshot(layout, tables, summary.run_id, grants, inputs, snapshot_id)
+        snapshot = publish_snapshot(layout, tables, summary.run_id, grants, inputs, snapshot_id)
+    settle_holds(layout, _settled_batches(tables["load_batch"]))
+    return snapshot
+
+
+def _new_batches(load_batch: TableData, snapshot_id: str) -> dict[str, list[str]]:
+    """Per source, the batches snapshot ``snapshot_id`` (being made) publishes for the first time."""
+    assert isinstance(load_batch, pa.Table)
+    batches: dict[str, list[str]] = {}
+    for row in load_batch.select(["source_system", "batch_id", "snapshot_id"]).to_pylist():
+        if row["snapshot_id"] == snapshot_id:
+            batches.setdefault(row["source_system"], []).append(row["batch_id"])
+    return batches
+
+
+def _settled_batches(load_batch: TableData) -> dict[str, list[str]]:
+    """Per source, the batches a published snapshot settled (published or superseded)."""
+    assert isinstance(load_batch, pa.Table)
+    settled: dict[str, list[str]] = {}
+    for row in load_batch.select(["source_system", "batch_id", "status"]).to_pylist():
+        if row["status"] != "landed":
+            settled.setdefault(row["source_system"], []).append(row["batch_id"])
+    return settled
+
+
+def _hold_or_release(
+    layout: WarehouseLayout, new: Mapping[str, list[str]], outcome: QualityOutcome, summary: RunSummary
+) -> None:
+    """Stop the publish on a failed blocking check, holding back the failing sources' new batches;
+    a source whose new batches a person released is let through.
+
+    Raises:
+        QualityGateFailed: A blocking check failed and was not released.
+    """
+    released = {
+        source for source, batches in new.items() if set(batches) <= set(released_batches(layout, source))
+    }
+    blocking = [f for f in outcome.blocking_failures if f.source_system not in released]
+    summary.released = {
+        s: new[s] for s in released if any(f.source_system == s for f in outcome.blocking_failures)
+    }
+    if not blocking:
+        return
+    failure = QualityGateFailed(blocking)
+    held = {f.source_system: new[f.source_system] for f in blocking if f.source_system in new}
+    hold_batches(layout, held, summary.run_id, str(failure))
+    summary.held = held
+    raise failure
 
 
 def run_flow(

@@ -59,6 +59,10 @@ class RunSummary:
         snapshot_id: The live snapshot after the run (None when nothing was ever published).
         published: Whether this run made a new snapshot live.
         blocked: Why a blocking check stopped the publish.
+        held: Batches held back by it, per source (released by ``gridsync release`` or superseded
+            by a corrected batch).
+        released: Batches published although a blocking check failed on them, because a person
+            released them, per source.
         error: Why the run failed otherwise (one line).
         quality: Every check result of the run.
         unchanged: Nothing changed since the live snapshot, which stays live.
@@ -79,6 +83,8 @@ class RunSummary:
     snapshot_id: str | None = None
     published: bool = False
     blocked: str | None = None
+    held: dict[str, list[str]] = field(default_factory=dict)
+    released: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
     quality: list[dict[str, object]] = field(default_factory=list)
     unchanged: bool = False

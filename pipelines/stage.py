@@ -76,9 +76,10 @@ def current_state_dir(layout: WarehouseLayout, source: str) -> Path | None:
     return None if pointer is None else layout.staged(source) / pointer["batch_id"]
 
 
-def read_state(layout: WarehouseLayout, source: str) -> StagedState:
-    """Read a source's current staged state (empty tables before its first batch)."""
-    folder = current_state_dir(layout, source)
+def read_state(layout: WarehouseLayout, source: str, batch_id: str | None = None) -> StagedState:
+    """Read a source's current staged state, or its state as of an applied batch (empty tables
+    before its first batch)."""
+    folder = current_state_dir(layout, source) if batch_id is None else layout.staged(source) / batch_id
     if folder is None:
         return StagedState(
             staged_schema().empty_table(),
@@ -101,9 +102,15 @@ def staged_lineage(layout: WarehouseLayout, source: str) -> str | None:
 
 
 def applied_batches(layout: WarehouseLayout, source: str) -> list[str]:
-    """Batch ids already applied to a source's staged state, oldest first."""
+    """Batch ids applied to a source's staged state, oldest first (superseded ones left out)."""
     pointer = read_json(layout.staged(source) / "CURRENT")
     return [] if pointer is None else list(pointer["applied"])
+
+
+def superseded_batches(layout: WarehouseLayout, source: str) -> list[str]:
+    """Batches that were applied, then replaced by a batch that read their rows again."""
+    pointer = read_json(layout.staged(source) / "CURRENT")
+    return [] if pointer is None else list(pointer.get("superseded", []))
 
 
 def standardize_landed(contract: SourceContract, batch_dir: Path, batch_id: str) -> StagedBatch:
@@ -263,7 +270,9 @@ def stage_source(
     """
     source = contract.name
     applied = applied_batches(layout, source)
-    pending = [b for b in landed_batches(layout, source) if b.batch_id not in applied]
+    superseded = superseded_batches(layout, source)
+    done = set(applied) | set(superseded)
+    pending = [b for b in landed_batches(layout, source) if b.batch_id not in done]
     state = read_state(layout, source)
     lineage = (staged_lineage(layout, source) if applied else None) or uuid.uuid4().hex
     changes = {"inserted": 0, "updated": 0, "deleted": 0}
@@ -271,12 +280,15 @@ def stage_source(
         if on_batch is not None:
             on_batch(manifest)
         batch = standardize_landed(contract, layout.batch_dir(source, manifest.batch_id), manifest.batch_id)
-        new_state = merge_batch(state, batch, manifest.mode)
+        base = _state_before(layout, source, applied, manifest, state)
+        superseded += applied[len(base.applied) :]
+        applied = base.applied
+        new_state = merge_batch(base.state, batch, manifest.mode)
         for key, count in count_changes(state.records, new_state.records, manifest.mode).items():
             changes[key] += count
         state = new_state
         applied.append(manifest.batch_id)
-        _commit_state(layout, source, manifest, state, applied, lineage)
+        _commit_state(layout, source, manifest, state, (applied, superseded), lineage)
     batch_id = applied[-1] if applied else ""
     return StageResult(
         source_system=source,
@@ -289,22 +301,53 @@ def stage_source(
     )
 
 
+@dataclass(frozen=True)
+class _Base:
+    """The state a batch is merged into, and the batches it holds."""
+
+    state: StagedState
+    applied: list[str]
+
+
+def _state_before(
+    layout: WarehouseLayout, source: str, applied: list[str], manifest: BatchManifest, state: StagedState
+) -> _Base:
+    """The current state, or, for a batch that reads held batches again, the state before the
+    first of them (the held batches' rows, keyless ones included, are replaced by the new read)."""
+    again = [applied.index(batch) for batch in manifest.supersedes if batch in applied]
+    if not again:
+        return _Base(state, list(applied))
+    kept = applied[: min(again)]
+    log.info("source %s: batch %s supersedes %s", source, manifest.batch_id, applied[min(again) :])
+    return _Base(read_state(layout, source, kept[-1]) if kept else _empty_state(), kept)
+
+
+def _empty_state() -> StagedState:
+    return StagedState(
+        staged_schema().empty_table(), QUARANTINE_SCHEMA.empty_table(), FINDING_SCHEMA.empty_table()
+    )
+
+
 def _commit_state(
     layout: WarehouseLayout,
     source: str,
     manifest: BatchManifest,
     state: StagedState,
-    applied: list[str],
+    batches: tuple[list[str], list[str]],
     lineage: str,
 ) -> None:
-    """Write the state folder for a batch, then move the source's CURRENT pointer to it."""
+    """Write the state folder for a batch, then move the source's CURRENT pointer to it.
+
+    ``batches`` are the applied batches and the superseded ones."""
+    applied, superseded = batches
+    pointer = {
+        "batch_id": manifest.batch_id,
+        "applied": applied,
+        "superseded": superseded,
+        "lineage": lineage,
+    }
     with staging_directory(layout.staged(source) / manifest.batch_id) as folder:
         _write_state(folder, state)
-        write_json_atomically(
-            folder / STATE, {"batch": asdict(manifest), "applied": applied, "lineage": lineage}
-        )
-    write_json_atomically(
-        layout.staged(source) / "CURRENT",
-        {"batch_id": manifest.batch_id, "applied": applied, "lineage": lineage},
-    )
+        write_json_atomically(folder / STATE, {"batch": asdict(manifest)} | pointer)
+    write_json_atomically(layout.staged(source) / "CURRENT", pointer)
     log.info("source %s: staged batch %s", source, manifest.batch_id)

@@ -1,4 +1,7 @@
-"""The data a source's checks run on: every row of its newest staged batch, as one pandas frame.
+"""The data a source's checks run on: every row the publish brings in from it, as one pandas frame.
+
+That is every row of the batches first published by the snapshot being made (a batch held back
+earlier and published now included); for a source with no new batch, its last published batches.
 
 Tables come as :data:`~pipelines.publish.TableData` (mostly Parquet files); only the columns and
 rows the checks need are read from them.
@@ -49,6 +52,7 @@ def disagreement_column(field: str) -> str:
 
 
 BATCH_AGE_COLUMN = "batch_age_hours"
+LINKED_COLUMN = "is_linked_in_batch"
 KEPT_FLAG = "is_quarantined"
 
 
@@ -85,14 +89,62 @@ def read_rows(data: TableData, columns: Sequence[str], where: pc.Expression | No
     return dataset.to_table(columns=list(columns), filter=where)
 
 
-def newest_batch(load_batch: TableData, source: str) -> tuple[str, str] | None:
-    """The newest staged batch of a source as ``(batch_id, extracted_at)``, or None."""
-    staged = (pc.field("source_system") == source) & (pc.field("status") == "published")
-    rows = read_rows(load_batch, ["batch_id", "extracted_at"], staged).to_pylist()
+@dataclass(frozen=True)
+class Delivery:
+    """The batches of a source that one snapshot first published.
+
+    Attributes:
+        batch_ids: Those batches.
+        batch_id: The newest of them (check results are filed under it).
+        extracted_at: When the newest was extracted (UTC, ISO text).
+    """
+
+    batch_ids: tuple[str, ...]
+    batch_id: str
+    extracted_at: str
+
+
+def latest_delivery(load_batch: TableData, source: str) -> Delivery | None:
+    """The batches of a source first published by the newest snapshot that published any of its
+    batches (the one being made, during a run), or None before its first batch."""
+    published = (pc.field("source_system") == source) & (pc.field("status") == "published")
+    rows = read_rows(load_batch, ["batch_id", "extracted_at", "snapshot_id"], published).to_pylist()
     if not rows:
         return None
-    newest = max(rows, key=lambda row: (row["extracted_at"], row["batch_id"]))
-    return newest["batch_id"], newest["extracted_at"]
+    newest_snapshot = max(row["snapshot_id"] or "" for row in rows)
+    delivered = [row for row in rows if (row["snapshot_id"] or "") == newest_snapshot]
+    newest = max(delivered, key=lambda row: (row["extracted_at"], row["batch_id"]))
+    ids = tuple(sorted(row["batch_id"] for row in delivered))
+    return Delivery(ids, newest["batch_id"], newest["extracted_at"])
+
+
+def link_frame(source_record: TableData, resident_source_link: TableData) -> pd.DataFrame:
+    """Every staged record and every link, matched on the record: ``is_linked_in_batch`` is True
+    when the record has a link of its own batch (a record without a link, a link of another batch
+    and a link without a record are False).
+
+    Args:
+        source_record: The staged records about to be published.
+        resident_source_link: The crosswalk about to be published.
+
+    Returns:
+        One row per record or link: ``source_system, source_record_id, batch_id``, the flag.
+    """
+    records = read_rows(source_record, list(_LINEAGE))
+    links = read_rows(resident_source_link, list(_LINEAGE)).rename_columns(
+        ["source_system", "source_record_id", "link_batch_id"]
+    )
+    joined = records.join(links, keys=["source_system", "source_record_id"], join_type="full outer")
+    linked = pc.fill_null(pc.equal(joined["batch_id"], joined["link_batch_id"]), False)
+    batch = pc.coalesce(joined["batch_id"], joined["link_batch_id"])
+    return pa.table(
+        {
+            "source_system": joined["source_system"],
+            "source_record_id": joined["source_record_id"],
+            "batch_id": batch,
+            LINKED_COLUMN: linked,
+        }
+    ).to_pandas()
 
 
 def checked_column(check: CheckSpec) -> str | None:
@@ -126,7 +178,7 @@ def batch_frame(
     checks: tuple[CheckSpec, ...],
     now: dt.datetime,
 ) -> BatchFrame | None:
-    """Build the validation frame of a source's newest staged batch.
+    """Build the validation frame of what the publish brings in from a source (``latest_delivery``).
 
     Args:
         tables: The run's warehouse tables (``source_record``, ``quarantine``, ``dq_finding``,
@@ -138,12 +190,12 @@ def batch_frame(
     Returns:
         The frame, or None when the source has no staged batch.
     """
-    newest = newest_batch(tables["load_batch"], source)
-    if newest is None:
+    delivery = latest_delivery(tables["load_batch"], source)
+    if delivery is None:
         return None
-    batch_id, extracted_at = newest
+    batch_id, extracted_at = delivery.batch_id, delivery.extracted_at
     wanted = set(_LINEAGE) | {column for c in checks if (column := checked_column(c))}
-    of_batch = (pc.field("source_system") == source) & (pc.field("batch_id") == batch_id)
+    of_batch = (pc.field("source_system") == source) & pc.field("batch_id").isin(delivery.batch_ids)
     staged = [c for c in column_names(tables["source_record"]) if c in wanted]
     records = read_rows(tables["source_record"], staged, of_batch).to_pandas()
     quarantined = read_rows(tables["quarantine"], [*_LINEAGE, "rule"], of_batch).to_pandas()

@@ -19,7 +19,9 @@ CHECKS_PATH = Path(__file__).resolve().parents[2] / "schemas" / "checks.yaml"
 
 Dimension = Literal["completeness", "validity", "uniqueness", "consistency", "timeliness", "cross_source"]
 Severity = Literal["warn", "block"]
-Expect = Literal["not_null", "unique", "in_set", "match_regex", "between", "rule_pass", "agree", "fresh"]
+Expect = Literal[
+    "not_null", "unique", "in_set", "match_regex", "between", "rule_pass", "agree", "fresh", "linked"
+]
 DIMENSIONS: tuple[str, ...] = Dimension.__args__  # type: ignore[attr-defined]
 
 # Parameters each kind of expectation needs (checked when a check is loaded).
@@ -32,6 +34,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "rule_pass": ("rule",),
     "agree": ("field",),
     "fresh": (),
+    "linked": (),
 }
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -46,7 +49,9 @@ class CheckSpec(BaseModel):
         expect: The kind of expectation: ``not_null``, ``unique``, ``in_set``, ``match_regex``,
             ``between`` (on a column), ``rule_pass`` (share of rows without a row-level rule's
             finding or quarantine), ``agree`` (share of records whose resident's sources agree on
-            a field), ``fresh`` (age of the newest batch against the schedule).
+            a field), ``fresh`` (age of the newest batch against the schedule), ``linked``
+            (warehouse, table ``source_record``: every staged record has a link of its own batch,
+            and every link a record).
         column: The column (``not_null``, ``unique``, ``in_set``, ``match_regex``, ``between``).
         values: The allowed values (``in_set``).
         regex: The pattern every value matches (``match_regex``).

@@ -18,13 +18,14 @@ from great_expectations.expectations.expectation import Expectation
 from pipelines.quality.frames import (
     BATCH_AGE_COLUMN,
     KEPT_FLAG,
+    LINKED_COLUMN,
     disagreement_column,
     rule_flag_column,
 )
 from pipelines.quality.spec import CheckSpec
 
 # Kinds whose every failing row is listed (result_format COMPLETE); the others are summarized.
-ROW_KINDS = frozenset({"not_null", "unique", "in_set", "match_regex", "between"})
+ROW_KINDS = frozenset({"not_null", "unique", "in_set", "match_regex", "between", "linked"})
 
 
 def _date_bound(value: Any, today: dt.date) -> Any:
@@ -79,6 +80,10 @@ def expectation_for(
             max_value=_date_bound(check.max, today),
             mostly=check.mostly,
             meta=meta,
+        )
+    if check.expect == "linked":
+        return gxe.ExpectColumnValuesToBeInSet(
+            column=LINKED_COLUMN, value_set=[True], mostly=check.mostly, meta=meta
         )
     if check.expect == "fresh":
         return gxe.ExpectColumnMaxToBeBetween(

@@ -27,6 +27,7 @@ from pipelines.quality.frames import (
     checked_column,
     column_names,
     is_applicable,
+    link_frame,
     read_rows,
 )
 from pipelines.quality.spec import CheckSpec, check_catalogue, source_checks
@@ -343,6 +344,14 @@ def validate_run(
         results += found
         failing.append(rows)
     for table, checks in _warehouse_checks_by_table().items():
+        linked = tuple(c for c in checks if c.expect == "linked")
+        if linked:
+            found, rows = _validate_links(validator, tables, linked)
+            results += found
+            failing.append(rows)
+            checks = tuple(c for c in checks if c.expect != "linked")
+        if not checks:
+            continue
         found, rows = _validate_warehouse_table(validator, tables[table], checks)
         results += found
         failing.append(rows)
@@ -373,6 +382,14 @@ def _validate_warehouse_table(
     columns = list(dict.fromkeys([key] + [c.column for c in checks if c.column]))
     frame = read_rows(table, columns).to_pandas()
     return validator.validate((WAREHOUSE, validator.run_id), frame, checks, key)
+
+
+def _validate_links(
+    validator: Validator, tables: Mapping[str, TableData], checks: tuple[CheckSpec, ...]
+) -> tuple[list[CheckResult], pa.Table]:
+    """The ``linked`` checks: staged records against the crosswalk."""
+    frame = link_frame(tables["source_record"], tables["resident_source_link"])
+    return validator.validate((WAREHOUSE, validator.run_id), frame, checks, "source_record_id")
 
 
 def _warehouse_checks_by_table() -> dict[str, tuple[CheckSpec, ...]]:
