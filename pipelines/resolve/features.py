@@ -67,7 +67,14 @@ INPUT_HASH = f"hash({', '.join(INPUT_COLUMNS)})"
 
 # Blocking keys whose very frequent values say nothing about identity (family or office phones),
 # each with the column holding its value before the limit.
-FREQUENCY_LIMITED_KEYS = {"phone_key": "phone_key_full", "id_head6_tail4": "id_head6_tail4_full"}
+FREQUENCY_LIMITED_KEYS = {
+    "phone_key": "phone_key_full",
+    "id_head6_tail4": "id_head6_tail4_full",
+    "id_without_head": "id_without_head_full",
+    "id_without_middle": "id_without_middle_full",
+    "id_without_tail": "id_without_tail_full",
+    "name_tokens_rare": "name_tokens",
+}
 
 _BASE = """
 select
@@ -94,7 +101,11 @@ select
     birth_date as birth_date_recorded,
     phone,
     strip_accents(lower(regexp_replace(address, '[\\s[:punct:]，。、（）【】《》·－—]', '', 'g')))
-        as address_key
+        as address_key,
+    case when not regexp_matches(address, '[\\x{{3400}}-\\x{{9fff}}]')
+         then list_sort(list_distinct(list_filter(
+             regexp_split_to_array(strip_accents(lower(address)), '[\\s[:punct:]]+'), lambda word: word <> ''
+         ))) end as address_words
 from {records}
 """
 
@@ -126,6 +137,7 @@ select
     list_filter(name_words, lambda word: length(word) > 1) as name_full_words,
     list_filter(name_words, lambda word: length(word) = 1) as name_initials,
     list_transform(name_words, lambda word: left(word, 1)) as name_word_initials,
+    list_transform(name_words, lambda word: right(word, 1)) as name_word_finals,
     case when name_words is not null then birth_date end as latin_name_birth_date,
     left(birth_date, 4) as birth_year,
     substr(birth_date, 6, 2) as birth_month,
@@ -134,6 +146,15 @@ select
          then substr(id_any, 1, 6) || substr(id_any, 15, 4) || ':' || coalesce(left(birth_date, 4), '')
     end as id_head6_tail4_full,
     case when length(id_key) = 18 then substr(id_key, 7, 12) end as id_tail12,
+    -- Numbers of other documents without their first, middle or last third (the thirds overlap by
+    -- a character): a character mistyped or two swapped leaves one of the three whole.
+    case when id_type <> 'cn_resident_id' and length(id_key) >= 6
+         then substr(id_key, length(id_key) // 3 + 2) end as id_without_head_full,
+    case when id_type <> 'cn_resident_id' and length(id_key) >= 6
+         then left(id_key, length(id_key) // 3) || substr(id_key, 2 * length(id_key) // 3 + 2)
+    end as id_without_middle_full,
+    case when id_type <> 'cn_resident_id' and length(id_key) >= 6
+         then left(id_key, 2 * length(id_key) // 3) end as id_without_tail_full,
     phone as phone_key_full
 from ({derived})
 """

@@ -79,7 +79,12 @@ CASES: list[dict[str, Any]] = [
         "r": {"name": "Marie Léa Martin"},
         "expected": "spelling close",
     },
-    {"field": "name", "l": {"name": "M. Martin"}, "r": {"name": "Marie Martin"}, "expected": "different"},
+    {
+        "field": "name",
+        "l": {"name": "M. Martin"},
+        "r": {"name": "Marie Martin"},
+        "expected": "a word in common, the others different",
+    },
     {
         "field": "name",
         "l": {"name": "Lucia Kohler"},
@@ -111,6 +116,52 @@ CASES: list[dict[str, Any]] = [
         "r": {"name": "Katharine Schmitt"},
         "expected": "spelling close",
     },
+    # a letter added, left out or two swapped inside a word, each word keeping its first and last
+    # letter; two letters swapped at a word's end are a typo too, a letter added there is not
+    {
+        "field": "name",
+        "l": {"name": "Michael Boyle"},
+        "r": {"name": "MICHAL BOYLE"},
+        "expected": "same words, one letter added, left out or two swapped inside a word",
+    },
+    {
+        "field": "name",
+        "l": {"name": "Olivia Noack"},
+        "r": {"name": "NOACK, Oliiva"},
+        "expected": "same words, one letter added, left out or two swapped inside a word",
+    },
+    {
+        "field": "name",
+        "l": {"name": "Joshua Donkin"},
+        "r": {"name": "Joshau Donkin"},
+        "expected": "same words, one letter added, left out or two swapped inside a word",
+    },
+    {
+        "field": "name",
+        "l": {"name": "James Worsley"},
+        "r": {"name": "James Worsleyw"},
+        "expected": "one character apart",
+    },
+    {
+        "field": "name",
+        "l": {"name": "Ella Green"},
+        "r": {"name": "Bella Green"},
+        "expected": "one character apart",
+    },
+    # one name word the same, the others changed (a married name; siblings): evidence, no agreement
+    {
+        "field": "name",
+        "l": {"name": "Hayden Tabrett"},
+        "r": {"name": "Hayden Everett"},
+        "expected": "a word in common, the others different",
+    },
+    {
+        "field": "name",
+        "l": {"name": "Nicholas Coffey"},
+        "r": {"name": "Georgia Coffey"},
+        "expected": "a word in common, the others different",
+    },
+    {"field": "name", "l": {"name": "王建国"}, "r": {"name": "王丽"}, "expected": "different"},
     {"field": "name", "l": {"name": "王建国"}, "r": {"name": "王建军"}, "expected": "one character apart"},
     {"field": "name", "l": {"name": "欧阳娜娜"}, "r": {"name": "欧阳娜"}, "expected": "one character apart"},
     {
@@ -140,6 +191,12 @@ CASES: list[dict[str, Any]] = [
         "l": {"birth_date": "1990-03-04"},
         "r": {"birth_date": "1990-03-24"},
         "expected": "one digit apart",
+    },
+    {
+        "field": "birth_date",
+        "l": {"birth_date": "1957-10-24"},
+        "r": {"birth_date": "1957-12-04"},
+        "expected": "two adjacent digits swapped",
     },
     {
         "field": "birth_date",
@@ -305,6 +362,25 @@ CASES: list[dict[str, Any]] = [
         "field": "address",
         "l": {"address": "江岸区解放大道1号"},
         "r": {"address": "洪山区珞喻路7号"},
+        "expected": "different",
+    },
+    # Latin addresses on their words and numbers, in any order
+    {
+        "field": "address",
+        "l": {"address": "32 McClintock Street, Silverdale, Carlingford 2880 NSW"},
+        "r": {"address": "Silverdale, 12 McClintock Street, Carlingford 2880 NSW"},
+        "expected": "same words but one",
+    },
+    {
+        "field": "address",
+        "l": {"address": "32 mcclintock street, silverdale south, carlingford 0880 nsw"},
+        "r": {"address": "163 mackenzie street, silverdal south, carlingford 0880 nsw"},
+        "expected": "half the words or more",
+    },
+    {
+        "field": "address",
+        "l": {"address": "4 rue de la Paix, 69001 Valmont"},
+        "r": {"address": "18 avenue Jean Jaurès, 69003 Valmont"},
         "expected": "different",
     },
 ]

@@ -78,6 +78,23 @@ CASES: list[dict[str, Any]] = [
         "expected": {frozenset({"g:1"}), frozenset({"g:2"})},
     },
     {
+        "behaviour": "one name word in common is no name agreement (twins with their family name)",
+        "records": {"g:1": None, "g:2": None},
+        "pairs": pairs(("g:1", "g:2", 0.999999, 20.0), name_level="a word in common, the others different"),
+        "decisions": decisions(),
+        "expected": {frozenset({"g:1"}), frozenset({"g:2"})},
+    },
+    {
+        "behaviour": "a letter left out inside a Latin name word is name agreement",
+        "records": {"g:1": None, "g:2": None},
+        "pairs": pairs(
+            ("g:1", "g:2", 0.999999, 20.0),
+            name_level="same words, one letter added, left out or two swapped inside a word",
+        ),
+        "decisions": decisions(),
+        "expected": {frozenset({"g:1", "g:2"})},
+    },
+    {
         "behaviour": "pairs under the link threshold stay apart",
         "records": {"a:1": None, "b:1": None},
         "pairs": pairs(("a:1", "b:1", 0.9, 3.0)),
