@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 MODEL_FILE, META_FILE = "model.json", "meta.json"
 # Bumped when what a saved model holds changes; a model saved under another format is retrained.
-MODEL_FORMAT = 3
+MODEL_FORMAT = 4
 # Columns whose fill rate per source is part of the data's shape.
 SHAPE_COLUMNS = ("id_key", "id_mask", "name", "birth_date", "gender", "phone", "address_key")
 
@@ -154,7 +154,8 @@ def train_model(linker: Any, config: MatchingConfig, records: int) -> dict[str, 
         records: How many records the linker's frame holds (bounds the random pairs sampled).
 
     Returns:
-        The trained settings, as ``save_model_to_json`` gives them, with `bound_unseen_u` applied.
+        The trained settings, as ``save_model_to_json`` gives them, with `discount_matches_from_u`
+        and `bound_unseen_u` applied.
     """
     training = config.training
     linker.training.estimate_probability_two_random_records_match(
@@ -166,7 +167,43 @@ def train_model(linker: Any, config: MatchingConfig, records: int) -> dict[str, 
             rule, max_pairs=training.em_max_pairs, estimate_without_term_frequencies=True
         )
     sampled = min(training.u_max_pairs, records * (records - 1) / 2)
-    return bound_unseen_u(dict(linker.misc.save_model_to_json()), sampled)
+    trained = dict(linker.misc.save_model_to_json())
+    return bound_unseen_u(discount_matches_from_u(trained, training.prior_recall, sampled), sampled)
+
+
+def discount_matches_from_u(
+    settings: dict[str, Any], prior_recall: float, sampled_pairs: float
+) -> dict[str, Any]:
+    """Take the matches out of each level's u: random sampling measures it over all pairs.
+
+    A random pair is a match with probability p, so it reaches a level with probability
+    ``p * m + (1 - p) * u``, and that sum is what the sample counts. Where matches are about as
+    common among random pairs as a level's agreements among non-matches (a small population in
+    which most people have two records; a level as rare as the same document number) the count
+    is mostly matches, u is overstated and agreement weighs too little. u is solved from the sum,
+    with p taken as the share of pairs the prior rules find (matches for certain: a lower bound, so
+    no more is taken out than the sample surely holds), and never below what no sample of this
+    size can tell from zero (``3 / sampled_pairs``, as in `bound_unseen_u`). In a large population
+    p is tiny and u hardly moves. Levels with term frequencies weigh each value by its frequency
+    instead, so this changes their weight only for values the model has not seen.
+
+    Args:
+        settings: Trained settings (``save_model_to_json`` form) with the prior, m and u.
+        prior_recall: The recall the prior rules were assumed to have (``training.prior_recall``).
+        sampled_pairs: How many random pairs u was estimated on.
+
+    Returns:
+        The settings, u updated in place.
+    """
+    matches = float(settings["probability_two_random_records_match"]) * prior_recall
+    floor = 3.0 / max(sampled_pairs, 3.0)
+    for comparison in settings["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            m, u = level.get("m_probability"), level.get("u_probability")
+            if level.get("is_null_level") or m is None or u is None:
+                continue
+            level["u_probability"] = max((u - matches * m) / (1 - matches), min(u, floor))
+    return settings
 
 
 def bound_unseen_u(settings: dict[str, Any], sampled_pairs: float) -> dict[str, Any]:

@@ -37,6 +37,12 @@ def term_frequencies(
 ) -> dict[str, pa.Table]:
     """Count each term-frequency column's values over ``frame`` (kept with the trained model).
 
+    A value's term frequency stands for the chance that another record holds it: ``(count - 1) /
+    (records - 1)``, a record never being compared with itself (a value seen once counts as if
+    seen twice: a later record may share it). Counting the record itself, as ``count / records``
+    would, halves the weight of agreeing on a name two records share, and in a population where
+    most people have two records that is most names.
+
     Args:
         connection: DuckDB connection holding the frame.
         frame: The frame's relation name.
@@ -48,7 +54,8 @@ def term_frequencies(
     return {
         column: connection.sql(
             f"""
-            select {column}, count(*) / sum(count(*)) over () as tf_{column}
+            select {column},
+                   greatest(count(*) - 1, 1) / greatest(sum(count(*)) over () - 1, 1) as tf_{column}
             from {frame} where {column} is not null group by {column} order by {column}
             """
         ).to_arrow_table()
