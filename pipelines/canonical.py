@@ -33,6 +33,7 @@ class CanonicalField:
     description: str
     values: tuple[str, ...] = ()
     pii: bool = False
+    mask: str | None = None
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -52,6 +53,7 @@ def canonical_fields() -> dict[str, CanonicalField]:
             description=spec["description"],
             values=tuple(spec.get("values", ())),
             pii=bool(spec.get("pii", False)),
+            mask=spec.get("mask"),
         )
         for name, spec in declared.items()
     }

@@ -15,15 +15,19 @@ from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.contracts import ContractError, load_contract, load_contracts
 from pipelines.extract import ExtractError
 from pipelines.flow import RunSummary, publish_run, run_flow, sync_source
+from pipelines.grants import GrantError
+from pipelines.keys import SecretKeyError
 from pipelines.layout import WarehouseLayout, publish_lock
+from pipelines.principals import AuthenticationError, Principal
 from pipelines.publish import SnapshotNotFound, current_snapshot
 from pipelines.quality.gate import QualityGateFailed
 from pipelines.quality.holds import ReleaseError, read_holds, release_batch
-from pipelines.query import QueryError, run_query
+from pipelines.query import QueryError
 from pipelines.resolve.review import ReviewError
 from pipelines.settings import DEFAULT_WAREHOUSE_DIR, Settings
 
@@ -37,6 +41,9 @@ EXPECTED_ERRORS = (
     QualityGateFailed,
     ReviewError,
     ReleaseError,
+    AuthenticationError,
+    GrantError,
+    SecretKeyError,
 )
 
 
@@ -144,10 +151,107 @@ def render(table: pa.Table, output_format: str) -> str:
     return frame.to_string(index=False, na_rep="") if len(frame) else "(no rows)"
 
 
+def principal_of(args: argparse.Namespace, settings: Settings) -> Principal:
+    """The principal whose credential the command was given (file, else GRIDSYNC_CREDENTIAL);
+    a failed authentication is written to the warehouse's access log.
+
+    Raises:
+        AuthenticationError: No credential, or a wrong one.
+    """
+    from pipelines.access import authenticate_logged
+
+    credential = settings.credential
+    if getattr(args, "credential_file", None) is not None:
+        credential = args.credential_file.read_text(encoding="utf-8").strip()
+    return authenticate_logged(WarehouseLayout(args.warehouse), settings, credential)
+
+
 def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
-    """Run a read-only query against the live snapshot."""
-    result = run_query(WarehouseLayout(args.warehouse), args.sql, args.department)
-    print(render(result, args.format))
+    """Run a read-only query against the live (or a past) snapshot; every query is logged.
+
+    A department's grant is used only with that department's credential; without ``--department``
+    the console user (who can read the warehouse files anyway) queries the whole warehouse.
+    """
+    from pipelines.access import Caller, logged_query
+
+    layout = WarehouseLayout(args.warehouse)
+    caller = Caller(principal_of(args, settings) if args.department else None)
+    result = logged_query(
+        layout, caller, args.sql, args.purpose, args.department, args.snapshot, settings.limits
+    )
+    print(render(result.table, args.format))
+    if result.truncated:
+        print(f"gridsync: result cut at {settings.limits.rows} rows", file=sys.stderr)
+    return 0
+
+
+def cmd_credentials(args: argparse.Namespace, settings: Settings) -> int:
+    """Issue, rotate, revoke or list principals' credentials (kept hashed outside the warehouse)."""
+    from pipelines.principals import issue_credential, list_principals, revoke_credential
+
+    if args.action == "list":
+        print(render(pa.Table.from_pylist(list_principals(settings)), args.format))
+        return 0
+    if not args.principal:
+        raise AuthenticationError(f"credentials {args.action}: give --principal")
+    if args.action == "revoke":
+        found = revoke_credential(settings, args.principal)
+        print(f"{args.principal}: {'revoked' if found else 'no such principal'}")
+        return 0 if found else 1
+    credential = issue_credential(settings, args.principal, args.role, args.department)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.touch(mode=0o600)
+        args.out.write_text(credential + "\n", encoding="utf-8")
+        print(f"{args.principal}: credential written to {args.out} (the previous one no longer works)")
+    else:
+        print(credential)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the warehouse over HTTP(S) to departments' analysts and systems until stopped."""
+    from pipelines.serve import serve
+
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise FileNotFoundError("give both --tls-cert and --tls-key, or neither")
+    scheme = "https" if args.tls_cert else "http"
+    print(f"gridsync: serving {args.warehouse} on {scheme}://{args.host}:{args.port}/", file=sys.stderr)
+    serve(settings, args.warehouse, args.host, args.port, args.tls_cert, args.tls_key)
+    return 0
+
+
+def cmd_catalogue(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the data catalogue (JSON or CSV by the file's suffix), or print it as a table."""
+    from pipelines.catalogue import build_catalogue, write_catalogue
+    from pipelines.grants import load_grants
+
+    entries = build_catalogue(load_grants(args.grants), load_contracts(args.sources))
+    if args.out is not None:
+        print(f"catalogue: {write_catalogue(entries, args.out)} ({len(entries)} columns)")
+        return 0
+    rows = [
+        {"table": e.table, "column": e.column, "sharing": e.sharing, "personal": e.personal}
+        | dict(e.departments)
+        for e in entries
+    ]
+    print(render(pa.Table.from_pylist(rows), "table"))
+    return 0
+
+
+def cmd_access_log(args: argparse.Namespace, settings: Settings) -> int:
+    """Show the access log (auditors), or check that no line was changed or removed."""
+    from pipelines.access_log import read_access_log, verify_chain
+
+    layout = WarehouseLayout(args.warehouse)
+    if args.verify:
+        broken = verify_chain(layout)
+        print(broken or "access log intact: every line chains to the one before")
+        return 1 if broken else 0
+    log_table = read_access_log(layout)
+    if args.principal:
+        log_table = log_table.filter(pc.equal(log_table.column("principal"), args.principal))
+    print(render(log_table.drop_columns(["hash"]).slice(max(0, len(log_table) - args.limit)), args.format))
     return 0
 
 
@@ -162,16 +266,26 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
     """List the pairs awaiting clerical review, or record a reviewer's decision."""
-    from pipelines.resolve.review import pending_reviews, record_decision
+    from pipelines.resolve.review import approve_decision, pending_reviews, submit_decision
 
     layout = WarehouseLayout(args.warehouse)
     if args.records:
-        if len(args.records) != 2 or not (args.same or args.not_same):
-            raise ReviewError("give two record references and --same or --not-same")
-        decision = "same" if args.same else "not_same"
+        if len(args.records) != 2 or not (args.same or args.not_same or args.approve):
+            raise ReviewError("give two record references and --same, --not-same or --approve")
+        reviewer = principal_of(args, settings)
         first, second = args.records
-        row = record_decision(layout, first, second, decision, args.reviewer, args.note)
-        print(f"recorded {row['record_l']} / {row['record_r']}: {decision} (applies from the next run)")
+        if args.approve:
+            row = approve_decision(layout, reviewer, first, second)
+        else:
+            decision = "same" if args.same else "not_same"
+            row = submit_decision(layout, reviewer, first, second, decision, args.note)
+        state = (
+            "proposed: a second reviewer approves it with --approve"
+            if row["status"] == "proposed"
+            else ("applies from the next run")
+        )
+        pair = f"{row['record_l']} / {row['record_r']}"
+        print(f"recorded {pair}: {row['decision']} by {row['reviewer']} ({state})")
         return 0
     print(render(pending_reviews(layout).slice(0, args.limit), args.format))
     return 0
@@ -212,11 +326,32 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     if report is not None:
         print(f"  auditors' report: {report}")
     print(f'  try            : {gridsync} query --warehouse {warehouse} "select * from resident limit 5"')
+    credentials = _demo_credentials(args.out / "credentials", settings)
+    if "social_security" in credentials:
+        print(
+            f"                   GRIDSYNC_CREDENTIAL=$(cat {credentials['social_security']}) {gridsync} query"
+            f" --warehouse {warehouse} --department social_security --purpose 'pension check'"
+            ' "select * from resident where is_deceased limit 5"'
+        )
     print(
-        f"                   {gridsync} query --warehouse {warehouse} --department social_security"
-        ' "select * from resident where is_deceased limit 5"'
+        f"  credentials    : {args.out / 'credentials'} (one per department; rotate: {gridsync} credentials)"
     )
     return 0 if summary.succeeded else 1
+
+
+def _demo_credentials(folder: Path, settings: Settings) -> dict[str, Path]:
+    """Issue a credential to each department with a grant, written to ``folder/<department>``."""
+    from pipelines.grants import load_grants
+    from pipelines.principals import issue_credential
+
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    written = {}
+    for grant in load_grants(settings.grants_dir):
+        path = folder / grant.department
+        path.touch(mode=0o600)
+        path.write_text(issue_credential(settings, grant.department, "department") + "\n", encoding="utf-8")
+        written[grant.department] = path
+    return written
 
 
 def _demo_report(layout: WarehouseLayout, out: Path, settings: Settings) -> Path:
@@ -319,9 +454,47 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     query = commands.add_parser("query", help="run a read-only SQL query on the live snapshot")
     query.add_argument("sql")
     query.add_argument("--warehouse", type=Path, default=settings.warehouse_dir)
-    query.add_argument("--department", default=None)
+    query.add_argument("--department", default=None, help="a declared department (needs its credential)")
+    query.add_argument("--purpose", default=None, help="why (required with --department; logged)")
+    query.add_argument("--snapshot", default=None, help="a past snapshot: its id, or a date (time travel)")
+    query.add_argument("--credential-file", type=Path, default=None, help="else GRIDSYNC_CREDENTIAL")
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
     query.set_defaults(handler=cmd_query)
+
+    credentials = commands.add_parser("credentials", help="issue, rotate, revoke or list credentials")
+    credentials.add_argument("action", choices=["issue", "rotate", "revoke", "list"])
+    credentials.add_argument("--principal", default=None, help="a department, reviewer or auditor name")
+    credentials.add_argument("--role", choices=["department", "reviewer", "auditor"], default="department")
+    credentials.add_argument(
+        "--department", default=None, help="the department a department principal acts for"
+    )
+    credentials.add_argument(
+        "--out", type=Path, default=None, help="write the credential to this file (0600)"
+    )
+    credentials.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    credentials.set_defaults(handler=cmd_credentials)
+
+    serve = commands.add_parser("serve", help="serve the warehouse over HTTP(S) to departments")
+    serve.add_argument("--warehouse", type=Path, default=settings.warehouse_dir)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--tls-cert", type=Path, default=None, help="PEM certificate: serve HTTPS")
+    serve.add_argument("--tls-key", type=Path, default=None, help="its private key")
+    serve.set_defaults(handler=cmd_serve)
+
+    catalogue = commands.add_parser("catalogue", help="the data catalogue (目录) of the published tables")
+    catalogue.add_argument("--out", type=Path, default=None, help="write it here (.json or .csv)")
+    catalogue.add_argument("--sources", type=Path, default=settings.sources_dir)
+    catalogue.add_argument("--grants", type=Path, default=settings.grants_dir)
+    catalogue.set_defaults(handler=cmd_catalogue)
+
+    access_log = commands.add_parser("access-log", help="show or verify the access log")
+    access_log.add_argument("--warehouse", type=Path, default=settings.warehouse_dir)
+    access_log.add_argument("--principal", default=None)
+    access_log.add_argument("--limit", type=int, default=100)
+    access_log.add_argument("--verify", action="store_true", help="check that no line was changed or removed")
+    access_log.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    access_log.set_defaults(handler=cmd_access_log)
 
     evaluate = commands.add_parser("evaluate", help="score the crosswalk against ground truth")
     evaluate.add_argument("--warehouse", type=Path, default=DEMO_ROOT / "warehouse")
@@ -334,8 +507,11 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     verdict = review.add_mutually_exclusive_group()
     verdict.add_argument("--same", action="store_true", help="the two records are the same person")
     verdict.add_argument("--not-same", action="store_true", help="the two records are different people")
-    review.add_argument("--reviewer", default=None)
-    review.add_argument("--note", default=None)
+    verdict.add_argument(
+        "--approve", action="store_true", help="approve another reviewer's proposed decision"
+    )
+    review.add_argument("--note", default=None, help="why (required for a pair not up for review)")
+    review.add_argument("--credential-file", type=Path, default=None, help="else GRIDSYNC_CREDENTIAL")
     review.add_argument("--limit", type=int, default=50)
     review.add_argument("--format", choices=["table", "csv", "json"], default="table")
     review.add_argument("--warehouse", type=Path, default=settings.warehouse_dir)

@@ -85,6 +85,7 @@ class SourceContract(BaseModel):
     schedule: str | None = None
     fields: dict[str, FieldMapping]
     attributes: tuple[str, ...] = ()
+    carries: dict[str, str] = {}
     checks: tuple[CheckSpec, ...] = Field(default=())
     path: Path | None = Field(default=None, exclude=True)
 
@@ -114,6 +115,14 @@ class SourceContract(BaseModel):
             raise ValueError(f"'region' is only read for phone, not for {', '.join(regional)}")
         return value
 
+    @field_validator("carries")
+    @classmethod
+    def _carried_fields_are_canonical(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted({field for field in value.values()} - set(canonical_fields()))
+        if unknown:
+            raise ValueError(f"unknown canonical field(s) {unknown}; known: {sorted(canonical_fields())}")
+        return value
+
     @model_validator(mode="after")
     def _one_connection_and_one_relation(self) -> SourceContract:
         if (self.connection is None) == (self.conn_id is None):
@@ -126,6 +135,18 @@ class SourceContract(BaseModel):
     def relation(self) -> str:
         """The table name, or ``query`` for a query source (used in messages)."""
         return self.table or "query"
+
+    @property
+    def column_fields(self) -> dict[str, str]:
+        """Source column -> the canonical field whose values it holds: the mapped columns, and the
+        ``carries`` declared for others (a primary key or an attribute holding an ID or phone)."""
+        mapped = {m.column: field for field, m in self.fields.items() if m.column is not None}
+        return mapped | dict(self.carries)
+
+    @property
+    def key_field(self) -> str | None:
+        """The canonical field the record key holds (a key that is the citizen ID), or None."""
+        return self.column_fields.get(self.primary_key)
 
     @property
     def source_columns(self) -> list[str]:

@@ -14,7 +14,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,7 +22,8 @@ import pyarrow.parquet as pq
 
 from pipelines.contracts import SourceContract, load_contracts
 from pipelines.extract import BatchManifest, extract_source, landed_batches
-from pipelines.grants import load_grants
+from pipelines.grants import load_grants, source_carriers
+from pipelines.keys import Keyring
 from pipelines.layout import WarehouseLayout, publish_lock, source_lock
 from pipelines.publish import (
     MARTS_DIR,
@@ -488,7 +489,10 @@ def _publish_staged(
     if progress:
         progress(f"resolving identities across {', '.join(sources)}")
     chosen = [c for c in contracts if c.name in set(sources)]
-    _count_snapshot(summary, reconcile_and_publish(layout, chosen, summary, settings.grants_dir, inputs))
+    keys = Keyring.load(settings)
+    _count_snapshot(
+        summary, reconcile_and_publish(layout, chosen, summary, settings.grants_dir, inputs, keys)
+    )
     summary.published = True
 
 
@@ -505,6 +509,7 @@ def reconcile_and_publish(
     summary: RunSummary,
     grants_dir: Path,
     inputs: str | None = None,
+    keys: Keyring | None = None,
 ) -> Snapshot:
     """Resolve identities over the staged sources, run the quality checks, publish a snapshot.
 
@@ -516,6 +521,8 @@ def reconcile_and_publish(
         summary: Filled with step times and check results.
         grants_dir: Folder of department grants.
         inputs: Fingerprint of the inputs (``publish_inputs``), kept in the snapshot's manifest.
+        keys: The installation's keyring (resident ids, department pseudonyms); loaded from the
+            environment's settings when None.
 
     Returns:
         The published snapshot.
@@ -524,9 +531,12 @@ def reconcile_and_publish(
         QualityGateFailed: A blocking check failed; nothing was published.
     """
     sources = [c.name for c in contracts]
+    keys = keys or Keyring.load()
     warm_up()
     with timed(summary, "resolve"):
-        resolution = resolve_identities(layout, sources, previous_identities(layout), summary.run_id)
+        resolution = resolve_identities(
+            layout, sources, previous_identities(layout), summary.run_id, keys=keys
+        )
     snapshot_id = new_snapshot_id()
     tables = warehouse_tables(layout, sources, resolution, snapshot_id)
     with timed(summary, "validate"):
@@ -536,7 +546,10 @@ def reconcile_and_publish(
     with timed(summary, "publish"):
         tables |= quality_tables(outcome, read_published(layout, "dq_result"))
         grants = load_grants(grants_dir)
-        snapshot = publish_snapshot(layout, tables, summary.run_id, grants, inputs, snapshot_id)
+        carriers = source_carriers(contracts)
+        snapshot = publish_snapshot(
+            layout, tables, summary.run_id, grants, inputs, snapshot_id, carriers, keys
+        )
     settle_holds(layout, _settled_batches(tables["load_batch"]))
     return snapshot
 
@@ -611,8 +624,13 @@ def run_flow(
     Returns:
         The run summary (also written to ``runs/<run_id>.json``).
     """
-    settings = Settings(
-        sources_dir=sources_dir, warehouse_dir=warehouse_dir, grants_dir=grants_dir, environ=environ
+    # Paths and the contracts' environment as given; the rest (secrets, limits) from the process.
+    settings = replace(
+        Settings.from_env(),
+        sources_dir=sources_dir,
+        warehouse_dir=warehouse_dir,
+        grants_dir=grants_dir,
+        environ=environ,
     )
     summary = RunSummary(run_id=new_run_id(origin), origin=origin)
     try:

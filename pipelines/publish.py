@@ -20,7 +20,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.grants import Grant, write_department_databases
+from pipelines.grants import Grant, SourceCarriers, write_department_databases
+from pipelines.keys import Keyring
 from pipelines.layout import (
     WarehouseLayout,
     read_json,
@@ -29,12 +30,12 @@ from pipelines.layout import (
     write_json_atomically,
 )
 from pipelines.quality_rules import quality_rules
+from pipelines.retention import Retention
 
 log = logging.getLogger(__name__)
 
 DATABASE = "gridsync.duckdb"
 MARTS_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "marts"
-KEEP_SNAPSHOTS = 5
 # DuckDB's share while publishing: what does not fit spills to a scratch folder of the warehouse.
 MEMORY_LIMIT = "1GB"
 
@@ -172,6 +173,8 @@ def publish_snapshot(
     grants: Sequence[Grant] = (),
     inputs: str | None = None,
     snapshot_id: str | None = None,
+    carriers: Mapping[str, SourceCarriers] | None = None,
+    keys: Keyring | None = None,
 ) -> Snapshot:
     """Write all tables as a new snapshot and make it live.
 
@@ -184,6 +187,9 @@ def publish_snapshot(
         inputs: Fingerprint of the snapshot's inputs, kept in its manifest.
         snapshot_id: The id minted for it (``new_snapshot_id``) when its tables name it already
             (``load_batch``); a new one by default.
+        carriers: What each source's record keys and columns hold (from the contracts); a source
+            not listed has its record keys pseudonymised and its delivered values withheld.
+        keys: The keyring department pseudonyms derive from; loaded from the settings when None.
 
     Returns:
         The new live snapshot.
@@ -194,7 +200,10 @@ def publish_snapshot(
     with scratch_directory(layout.snapshots) as spill, staging_directory(final) as folder:
         config = duckdb_config(spill)
         table_rows = _write_tables(folder, {**tables, "quality_rule": quality_rule_table()}, config)
-        write_department_databases(folder, folder / DATABASE, list(grants), config)
+        if grants:
+            write_department_databases(
+                folder, folder / DATABASE, grants, config, carriers or {}, keys or Keyring.load()
+            )
         manifest = {
             "snapshot_id": snapshot_id,
             "run_id": run_id,
@@ -217,10 +226,13 @@ def publish_snapshot(
 
 
 def _retire_old_snapshots(layout: WarehouseLayout) -> None:
-    """Keep the newest snapshots; older ones are removed (the live one is always among the kept)."""
+    """Remove the snapshots the retention rule no longer keeps (``retention.Retention``: the newest
+    ones and the last of each recent day; the live one is always among them)."""
     folders = sorted(p for p in layout.snapshots.iterdir() if p.is_dir() and p.name[0] != ".")
-    for folder in folders[:-KEEP_SNAPSHOTS]:
-        shutil.rmtree(folder, ignore_errors=True)
+    kept = Retention.from_settings().kept([f.name for f in folders], dt.datetime.now(dt.UTC))
+    for folder in folders:
+        if folder.name not in kept:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def read_published(layout: WarehouseLayout, table: str) -> pa.Table | None:

@@ -18,6 +18,7 @@ DEFAULT_WAREHOUSE_DIR = PROJECT_ROOT / "warehouse" / "data"
 DEFAULT_AIRFLOW_HOME = PROJECT_ROOT / ".airflow"
 DEFAULT_AIRFLOW_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/gridsync_airflow"
 DEFAULT_AIRFLOW_BROKER_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_SECRETS_DIR = PROJECT_ROOT / ".secrets"
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -51,6 +52,23 @@ def expand_env_vars(text: str, environ: Mapping[str, str] | None = None) -> str:
 
 
 @dataclass(frozen=True)
+class QueryLimits:
+    """What one department query may use (time, memory, result rows, spill space).
+
+    Attributes:
+        seconds: Wall time before the query is interrupted.
+        memory: DuckDB's memory limit for the query.
+        rows: Most rows a result returns (a download included); a longer result is cut and says so.
+        temp_space: Most disk the query may spill (in a scratch folder outside the snapshot).
+    """
+
+    seconds: float = 30.0
+    memory: str = "1GB"
+    rows: int = 1_000_000
+    temp_space: str = "2GB"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Paths and switches of one gridsync installation.
 
@@ -64,6 +82,13 @@ class Settings:
         airflow_home: AIRFLOW_HOME of ``gridsync airflow`` (logs, generated passwords).
         airflow_database_url: Airflow's metadata database for ``gridsync airflow``.
         airflow_broker_url: Celery broker for ``gridsync airflow --executor celery``.
+        secrets_dir: Folder outside the warehouse holding the installation's key (``gridsync.key``,
+            made on first use) and the principals' hashed credentials (``principals.json``).
+        secret_key: The key as hex text, when it comes from a secret store instead of the file.
+        credential: The caller's credential (``principal.secret``) for commands that need one.
+        limits: What one department query may use.
+        keep_snapshots: How many of the newest snapshots are always kept.
+        keep_daily_days: For how many days the last snapshot of each day is kept (time travel).
         environ: The environment that ``${VAR}`` references in contracts resolve against.
     """
 
@@ -76,6 +101,12 @@ class Settings:
     airflow_home: Path = DEFAULT_AIRFLOW_HOME
     airflow_database_url: str = DEFAULT_AIRFLOW_DATABASE_URL
     airflow_broker_url: str = DEFAULT_AIRFLOW_BROKER_URL
+    secrets_dir: Path = DEFAULT_SECRETS_DIR
+    secret_key: str | None = field(default=None, repr=False)
+    credential: str | None = field(default=None, repr=False)
+    limits: QueryLimits = field(default_factory=lambda: QueryLimits())
+    keep_snapshots: int = 5
+    keep_daily_days: int = 30
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -99,5 +130,16 @@ class Settings:
             airflow_home=Path(env.get("GRIDSYNC_AIRFLOW_HOME", DEFAULT_AIRFLOW_HOME)),
             airflow_database_url=env.get("GRIDSYNC_AIRFLOW_DATABASE_URL", DEFAULT_AIRFLOW_DATABASE_URL),
             airflow_broker_url=env.get("GRIDSYNC_AIRFLOW_BROKER_URL", DEFAULT_AIRFLOW_BROKER_URL),
+            secrets_dir=Path(env.get("GRIDSYNC_SECRETS_DIR", DEFAULT_SECRETS_DIR)),
+            secret_key=env.get("GRIDSYNC_SECRET_KEY") or None,
+            credential=env.get("GRIDSYNC_CREDENTIAL") or None,
+            limits=QueryLimits(
+                seconds=float(env.get("GRIDSYNC_QUERY_SECONDS", QueryLimits.seconds)),
+                memory=env.get("GRIDSYNC_QUERY_MEMORY", QueryLimits.memory),
+                rows=int(env.get("GRIDSYNC_QUERY_ROWS", QueryLimits.rows)),
+                temp_space=env.get("GRIDSYNC_QUERY_TEMP_SPACE", QueryLimits.temp_space),
+            ),
+            keep_snapshots=int(env.get("GRIDSYNC_KEEP_SNAPSHOTS", 5)),
+            keep_daily_days=int(env.get("GRIDSYNC_KEEP_DAILY_DAYS", 30)),
             environ=env,
         )

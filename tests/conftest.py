@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -76,3 +77,23 @@ def mariadb_url() -> Iterator[str]:
         "DROP DATABASE IF EXISTS `{name}`",
         MARIADB_SERVER + "/{name}?charset=utf8mb4",
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_secrets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Fixtures wider than a test (module-scoped demos) get a secrets folder of the session too,
+    never the repository's ``.secrets``."""
+    folder = tmp_path_factory.mktemp("session-secrets")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GRIDSYNC_SECRETS_DIR", str(folder))
+        yield folder
+
+
+@pytest.fixture(autouse=True)
+def own_secrets(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own secrets folder (key file, principals), never the repository's."""
+    folder = tmp_path_factory.mktemp("secrets")
+    monkeypatch.setenv("GRIDSYNC_SECRETS_DIR", str(folder))
+    monkeypatch.delenv("GRIDSYNC_SECRET_KEY", raising=False)
+    monkeypatch.delenv("GRIDSYNC_CREDENTIAL", raising=False)
+    return folder

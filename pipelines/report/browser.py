@@ -9,6 +9,7 @@ and every proxy pointed at a closed port, so nothing could leave the machine eve
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
@@ -16,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,3 +209,110 @@ def _render(browser: _Pipe, page: Path, facts: dict[str, str], width: int, timeo
         if e.get("method") == "Network.requestWillBeSent" and e.get("sessionId") == session
     )
     return RenderedPage(requests, values, base64.b64decode(shot))
+
+
+class Tab:
+    """One page in a live headless Chromium, driven over the DevTools protocol (for tests of the
+    served warehouse). The browser's proxy points at a closed port, so only the loopback address
+    (which Chromium never proxies) is reachable."""
+
+    def __init__(self, browser: _Pipe, session: str) -> None:
+        self._browser = browser
+        self._session = session
+
+    def goto(self, url: str, timeout: float = 30.0) -> None:
+        """Load a URL and wait for its load event."""
+        self._browser.events = [e for e in self._browser.events if e.get("method") != "Page.loadEventFired"]
+        self._browser.call("Page.navigate", self._session, url=url)
+        self._browser.wait_for("Page.loadEventFired", timeout)
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression (promises awaited)."""
+        reply = self._browser.call(
+            "Runtime.evaluate", self._session, expression=expression, returnByValue=True, awaitPromise=True
+        )
+        if "exceptionDetails" in reply:
+            raise BrowserError(f"{expression}: {reply['exceptionDetails'].get('text')}")
+        return reply["result"].get("value")
+
+    def wait_until(self, expression: str, timeout: float = 30.0) -> Any:
+        """Poll a JavaScript expression until it is truthy; its value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                value = self.evaluate(expression)
+            except BrowserError:
+                value = None  # the page is between two documents (a reload): ask again
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise BrowserError(f"still false after {timeout:.0f}s: {expression}")
+            time.sleep(0.1)
+
+    def type_into(self, selector: str, text: str) -> None:
+        """Focus a field, clear it and type text as key events would (Input.insertText)."""
+        element = f"document.querySelector({json.dumps(selector)})"
+        self.evaluate(f"(() => {{ const e = {element}; e.focus(); e.value = ''; }})()")
+        self._browser.call("Input.insertText", self._session, text=text)
+
+    def click(self, selector: str) -> None:
+        """Click an element at its centre with real mouse events."""
+        box = self.evaluate(
+            f"(() => {{ const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect();"
+            " return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+        )
+        for kind in ("mousePressed", "mouseReleased"):
+            self._browser.call(
+                "Input.dispatchMouseEvent",
+                self._session,
+                type=kind,
+                x=box[0],
+                y=box[1],
+                button="left",
+                clickCount=1,
+            )
+
+    def screenshot(self) -> bytes:
+        """A PNG of the viewport."""
+        return base64.b64decode(
+            self._browser.call("Page.captureScreenshot", self._session, format="png")["data"]
+        )
+
+    @property
+    def requests(self) -> list[str]:
+        """Every URL this page requested so far."""
+        return [
+            e["params"]["request"]["url"]
+            for e in self._browser.events
+            if e.get("method") == "Network.requestWillBeSent" and e.get("sessionId") == self._session
+        ]
+
+
+@contextlib.contextmanager
+def live_tab(downloads: Path, width: int = 1280) -> Iterator[Tab]:
+    """A headless Chromium page with the network reachable only on loopback; downloads go to a folder.
+
+    Args:
+        downloads: Where files the page downloads are saved.
+        width: Viewport width.
+
+    Yields:
+        The page.
+
+    Raises:
+        BrowserError: Chromium is not installed, or it failed.
+    """
+    executable = find_chromium()
+    if executable is None:
+        raise BrowserError("chromium is not installed (Debian: apt-get install chromium)")
+    with tempfile.TemporaryDirectory(prefix="gridsync-chromium-") as profile:
+        browser = _Pipe(executable, Path(profile), width)
+        try:
+            browser.call("Browser.setDownloadBehavior", behavior="allow", downloadPath=str(downloads))
+            target = browser.call("Target.createTarget", url="about:blank")["targetId"]
+            session = browser.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+            browser.call("Network.enable", session)
+            browser.call("Page.enable", session)
+            yield Tab(browser, session)
+        finally:
+            browser.close()

@@ -14,6 +14,7 @@ from typing import Any
 
 import jinja2
 
+from pipelines.access_log import summarize_access
 from pipelines.layout import WarehouseLayout, read_json
 from pipelines.publish import Snapshot, SnapshotNotFound, current_snapshot
 from pipelines.quality.spec import DIMENSIONS
@@ -134,6 +135,7 @@ def build_report(
     latest_run: RunEntry | None = runs[0] if runs and snapshot_id is None else None
     page = environment.get_template("report.html.j2").render(
         f=figures,
+        access=summarize_access(layout),
         css=css,
         generated_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
         latest_run=latest_run,

@@ -5,12 +5,14 @@ the smaller cluster key). A cluster that wins several previous ids keeps the one
 records of and records the others as merged into it; a cluster that wins none gets a new id, and if
 some of its records had an id before, the move is logged as a split. A new id is derived from the
 cluster's smallest record reference, so ids never depend on row order, and no id ever issued is
-issued again.
+issued again. New ids are keyed digests (HMAC under the installation's ``resident_id`` key), so
+they cannot be computed from source data by anyone without the key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Callable
 
 import duckdb
@@ -20,17 +22,18 @@ import pyarrow as pa
 ID_EVENT_COLUMNS = ["run_id", "event", "resident_id", "related_resident_id", "records", "reason"]
 
 
-def new_resident_id(record_ref: str, salt: int = 0) -> str:
-    """Derive a resident id from a record reference (``source:record_id``).
+def new_resident_id(record_ref: str, key: bytes, salt: int = 0) -> str:
+    """Derive a resident id from a record reference (``source:record_id``) under a secret key.
 
     Args:
         record_ref: The smallest record reference of the cluster.
+        key: The installation's ``resident_id`` key (``Keyring.key``).
         salt: Bumped when the derived id was issued before.
 
     Returns:
         An id like ``R3F9A0C2B7D41E6``.
     """
-    digest = hashlib.sha256(f"{record_ref}#{salt}".encode()).hexdigest()
+    digest = hmac.new(key, f"{record_ref}#{salt}".encode(), hashlib.sha256).hexdigest()
     return "R" + digest[:15].upper()
 
 
@@ -56,6 +59,7 @@ def assign_resident_ids(
     previous_links: pd.DataFrame,
     issued: Callable[[list[str]], set[str]],
     run_id: str,
+    key: bytes,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Give each cluster a resident id, stable across runs.
 
@@ -65,6 +69,7 @@ def assign_resident_ids(
             every previous id those records held (all of its records).
         issued: Which of the given ids were issued before (they are never issued again).
         run_id: The current run, recorded on events.
+        key: The key new ids are derived under.
 
     Returns:
         ``(cluster_ids, events)``: ``cluster_key, resident_id`` per cluster, and the merge and
@@ -83,7 +88,9 @@ def assign_resident_ids(
     cluster_ids = refs.merge(kept, on="cluster_key", how="left")
     cluster_ids["resident_id"] = cluster_ids["previous_id"]
     unnamed = cluster_ids["resident_id"].isna()
-    cluster_ids.loc[unnamed, "resident_id"] = _fresh_ids(cluster_ids.loc[unnamed, "ref"].tolist(), issued)
+    cluster_ids.loc[unnamed, "resident_id"] = _fresh_ids(
+        cluster_ids.loc[unnamed, "ref"].tolist(), issued, key
+    )
     events = _merge_events(ranked, cluster_ids, run_id) + _split_events(
         clusters, previous, cluster_ids, run_id
     )
@@ -133,12 +140,12 @@ def settled_clusters(
         connection.unregister("previous")
 
 
-def _fresh_ids(refs: list[str], issued: Callable[[list[str]], set[str]]) -> list[str]:
+def _fresh_ids(refs: list[str], issued: Callable[[list[str]], set[str]], key: bytes) -> list[str]:
     """A new id per cluster reference, none issued before nor twice now (salted until free)."""
     ids: list[str] = [""] * len(refs)
     salts, pending, taken = [0] * len(refs), list(range(len(refs))), set[str]()
     while pending:
-        candidates = [new_resident_id(refs[i], salts[i]) for i in pending]
+        candidates = [new_resident_id(refs[i], key, salts[i]) for i in pending]
         clashing = issued(candidates)
         waiting = []
         for position, candidate in zip(pending, candidates, strict=True):

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.canonical import staged_schema
+from pipelines.keys import Keyring
 from pipelines.layout import WarehouseLayout, scratch_directory, staging_directory
 from pipelines.resolve.changes import (
     CONTENT_COLUMNS,
@@ -186,6 +187,7 @@ def resolve_identities(
     run_id: str,
     config: MatchingConfig | None = None,
     incremental: bool = True,
+    keys: Keyring | None = None,
 ) -> Resolution:
     """Match records into residents, keep resident ids stable, build golden records and conflicts.
 
@@ -198,6 +200,8 @@ def resolve_identities(
         config: The matching configuration; ``schemas/matching.yaml`` by default.
         incremental: Update the store of the previous run in place where it allows (the result is
             the same either way; False recomputes everything but still reuses a fitting model).
+        keys: The installation's keyring (new resident ids are keyed); loaded from the settings
+            when None.
 
     Returns:
         The resolution, in ``layout.resolved``.
@@ -206,7 +210,8 @@ def resolve_identities(
     lineages = {source: staged_lineage(layout, source) for source in sorted(sources)}
     rules = fingerprint(config.fingerprint, survivorship(), lineages, frame_definition())
     state = PreviousState.read(layout.resolved, rules)
-    run = _Run(config, read_decisions(layout), run_id, rules, sources, layout)
+    id_key = (keys or Keyring.load()).key("resident_id")
+    run = _Run(config, read_decisions(layout), run_id, rules, sources, layout, id_key)
     # The store follows the published snapshot: after a run whose publish was refused, the
     # next run starts again from what was published.
     if incremental and state.usable and state.model is not None and state.run_id == previous.run_id:
@@ -236,6 +241,7 @@ class _Run:
     rules: str
     sources: list[str]
     layout: WarehouseLayout
+    id_key: bytes = field(repr=False)
     timings: dict[str, tuple[float, float]] = field(default_factory=dict)
     work: dict[str, int] = field(default_factory=dict)
 
@@ -436,7 +442,7 @@ class _Run:
             pc.invert(pc.is_in(prior.column("resident_id"), settled.column("resident_id")))
         )
         cluster_ids, events = assign_resident_ids(
-            open_clusters.to_pandas(), open_prior.to_pandas(), issued, self.run_id
+            open_clusters.to_pandas(), open_prior.to_pandas(), issued, self.run_id, self.id_key
         )
         named = pa.concat_tables(
             [

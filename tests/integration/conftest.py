@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from pipelines.demo import build_demo
+from pipelines.flow import run_flow
+from pipelines.settings import DEFAULT_SOURCES_DIR
 
 CLINIC_CONTRACT = """
 name: clinic
@@ -79,3 +84,25 @@ def systems(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
     (sources / "clinic.yaml").write_text(CLINIC_CONTRACT, encoding="utf-8")
     (sources / "housing.yaml").write_text(HOUSING_CONTRACT, encoding="utf-8")
     return sources, tmp_path / "warehouse", create_sources(tmp_path)
+
+
+DEMO_RESIDENTS = 300
+
+
+@pytest.fixture(scope="session")
+def demo_secrets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The secrets folder (key, credentials) of the shared demo warehouse."""
+    return tmp_path_factory.mktemp("demo-secrets")
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory: pytest.TempPathFactory, demo_secrets: Path) -> Iterator[Path]:
+    """A demo warehouse (300 residents, the repository's contracts and grants), published once for
+    the tests that only read it (escape suite, served warehouse); they use ``demo_secrets``."""
+    out = tmp_path_factory.mktemp("demo-warehouse")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GRIDSYNC_SECRETS_DIR", str(demo_secrets))
+        systems = build_demo(out / "systems", residents=DEMO_RESIDENTS, seed=12)
+        summary = run_flow(DEFAULT_SOURCES_DIR, out / "warehouse", systems.environment())
+    assert summary.succeeded
+    yield out / "warehouse"

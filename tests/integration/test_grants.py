@@ -14,13 +14,14 @@ from pipelines.query import QueryError, run_query
 GRANT = """
 department: housing_office
 title: Housing office
+owns: [housing]
+fields: {id_number: masked, name: masked, phone: masked}
 tables:
   resident:
-    columns: [resident_id, gender]
-    masked: {id_number: id_number, name: name, phone: phone}
+    columns: [resident_id, gender, id_number, name, phone]
   source_record:
     columns: [source_system, source_record_id, name]
-    source_systems: [housing]
+    rows: own
 """
 
 
@@ -66,13 +67,40 @@ def test_grant_naming_a_missing_column_fails_the_publish(systems, tmp_path: Path
     sources, warehouse, environ = systems
     grants = tmp_path / "grants"
     grants.mkdir()
-    (grants / "bad.yaml").write_text(GRANT.replace("[resident_id, gender]", "[salary]"))
-    with pytest.raises(GrantError, match=r"bad.yaml: key 'tables.resident': no column 'salary'"):
+    (grants / "bad.yaml").write_text(GRANT.replace("[resident_id, gender,", "[salary,"))
+    with pytest.raises(
+        GrantError, match=r"bad.yaml: key 'tables.resident.columns': 'salary': no such column"
+    ):
         run_flow(sources, warehouse, environ, grants_dir=grants)
 
 
 def test_invalid_mask_kind_names_file_and_key(tmp_path: Path) -> None:
     """An unknown mask kind is rejected when grants are loaded."""
-    (tmp_path / "g.yaml").write_text(GRANT.replace("name: name", "name: blur"))
-    with pytest.raises(GrantError, match=r"g.yaml: key 'tables.resident.masked.name'"):
+    (tmp_path / "g.yaml").write_text(GRANT.replace("name: masked", "name: blur"))
+    with pytest.raises(GrantError, match=r"g.yaml: key 'fields.name'"):
         load_grants(tmp_path)
+
+
+def test_id_mask_keeps_only_the_region_when_the_birth_date_is_granted(systems, tmp_path: Path) -> None:
+    """With birth_date granted the last four characters would give the number back: only the region shows."""
+    sources, warehouse, environ = systems
+    grants = tmp_path / "grants"
+    grants.mkdir()
+    with_birth = GRANT.replace("phone: masked}", "phone: masked, birth_date: clear}").replace(
+        "[resident_id, gender,", "[resident_id, gender, birth_date,"
+    )
+    (grants / "housing_office.yaml").write_text(with_birth, encoding="utf-8")
+    run_flow(sources, warehouse, environ, grants_dir=grants)
+    row = query(warehouse, "select * from resident where id_number like '110105%'")[0]
+    assert row["id_number"] == "110105************"
+    assert str(row["birth_date"]) == "1949-12-31"
+
+
+def test_a_field_not_granted_is_refused_as_a_column(systems, tmp_path: Path) -> None:
+    """Listing a column whose field the grant does not give stops the publish, naming it."""
+    sources, warehouse, environ = systems
+    grants = tmp_path / "grants"
+    grants.mkdir()
+    (grants / "g.yaml").write_text(GRANT.replace("[resident_id, gender,", "[resident_id, address,"))
+    with pytest.raises(GrantError, match=r"'address': its field is not granted"):
+        run_flow(sources, warehouse, environ, grants_dir=grants)
