@@ -94,47 +94,37 @@ class AddressWriter:
         self.style = style
 
     def _prefix(self, rng: np.random.Generator, community: np.ndarray, by_community: np.ndarray) -> pa.Array:
+        """What comes before the place: nothing, the district, …, province to community."""
         m = self.map
         head = m.province + m.city + m.district
+        streets = [m.street_name[s] for s in m.community_street]
+        # a building named by its community does not get the community twice: two texts per form
+        named = [(street + name, street) for street, name in zip(streets, m.community_name, strict=True)]
+        texts = {
+            "none": [("", "")] * len(streets),
+            "district": [(m.district, m.district)] * len(streets),
+            "city_district": [(m.city + m.district,) * 2] * len(streets),
+            "province_city_district": [(head, head)] * len(streets),
+            "full_admin": [(head + full, head + bare) for full, bare in named],
+            "street_community": named,
+            "district_street": [(m.district + street,) * 2 for street in streets],
+        }
         forms, drawn = _draw(rng, self.style.prefix, len(community))
-        table = []
-        for form in forms:
-            for c, community_name in enumerate(m.community_name):
-                street = m.street_name[m.community_street[c]]
-                for named in (community_name, ""):  # a building named by its community: not twice
-                    table.append(
-                        {
-                            "none": "",
-                            "district": m.district,
-                            "city_district": m.city + m.district,
-                            "province_city_district": head,
-                            "full_admin": head + street + named,
-                            "street_community": street + named,
-                            "district_street": m.district + street,
-                        }[form]
-                    )
-        index = (drawn * len(m.community_name) + community) * 2 + by_community
-        return _texts(table, index)
+        table = [text for form in forms for pair in texts[form] for text in pair]
+        return _texts(table, (drawn * len(streets) + community) * 2 + by_community)
 
     def _place(
         self, rng: np.random.Generator, building: np.ndarray, by_community: np.ndarray
     ) -> tuple[pa.Array, np.ndarray]:
         """The building's place name, and whether each row names its compound (a typo can hit those)."""
         m, count = self.map, len(building)
-        table = []
-        for form in PLACE_FORMS:
-            for b in range(len(m.building_key)):
-                compound = m.compound_name[m.building_compound[b]] if m.building_compound[b] >= 0 else ""
-                road = f"{m.building_road[b]}{m.building_road_number[b]}号"
-                community = m.community_name[m.grid_community[m.building_grid[b]]]
-                table.append(
-                    {
-                        "compound": compound,
-                        "road": road,
-                        "road_compound": road + compound,
-                        "community": community,
-                    }[form]
-                )
+        compounds = [m.compound_name[c] if c >= 0 else "" for c in m.building_compound]
+        roads = [
+            f"{road}{number}号" for road, number in zip(m.building_road, m.building_road_number, strict=True)
+        ]
+        communities = [m.community_name[c] for c in m.building_community(np.arange(len(compounds)))]
+        road_compounds = [road + compound for road, compound in zip(roads, compounds, strict=True)]
+        table = compounds + roads + road_compounds + communities  # in the order of PLACE_FORMS
         forms, drawn = _draw(rng, self.style.place, count)
         form = np.array([PLACE_FORMS.index(f) for f in forms])[drawn]
         form[m.building_compound[building] < 0] = PLACE_FORMS.index("road")
