@@ -338,6 +338,8 @@ def arrive(
     Returns:
         The newcomers, with the population's columns.
     """
+    if count == 0:
+        return population.schema.empty_table()
     return generate_population(
         count,
         seed=int(rng.integers(2**63)),

@@ -874,6 +874,14 @@ def assert_moves_keep_places_in_step(
         assert (rows[f"{key}_x"] == rows[f"{key}_y"]).all(), key
 
 
+def test_a_next_day_on_a_tiny_demo_has_nobody_arriving(tmp_path: Path) -> None:
+    """A day on a demo too small for anyone to arrive still plays (it used to fail on no newcomers)."""
+    build_demo(tmp_path, residents=3, seed=SEED)
+    update = apply_next_day_update(tmp_path)
+    assert update.arrivals == 0 and not any(update.inserted.values())
+    assert len(pq.read_table(tmp_path / "population.parquet")) == 3
+
+
 def test_next_day_needs_the_urls_the_demo_was_built_on(tmp_path: Path) -> None:
     """A demo built on given database URLs is updated only when those URLs are given again."""
     elsewhere = {"grid": f"sqlite:///{tmp_path / 'elsewhere-grid.sqlite'}"}
