@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import yaml
 
 CANONICAL_PATH = Path(__file__).resolve().parent.parent / "schemas" / "canonical.yaml"
+PROGRAMMES_PATH = CANONICAL_PATH.with_name("programmes.yaml")
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),
@@ -34,6 +36,7 @@ class CanonicalField:
     values: tuple[str, ...] = ()
     pii: bool = False
     mask: str | None = None
+    conflict: bool = False
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -42,9 +45,15 @@ class CanonicalField:
 
 
 @cache
+def _canonical_document() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(CANONICAL_PATH.read_text(encoding="utf-8"))
+    return document
+
+
+@cache
 def canonical_fields() -> dict[str, CanonicalField]:
     """Return the canonical fields by name, in declaration order."""
-    declared = yaml.safe_load(CANONICAL_PATH.read_text(encoding="utf-8"))["fields"]
+    declared = _canonical_document()["fields"]
     return {
         name: CanonicalField(
             name=name,
@@ -54,10 +63,55 @@ def canonical_fields() -> dict[str, CanonicalField]:
             values=tuple(spec.get("values", ())),
             pii=bool(spec.get("pii", False)),
             mask=spec.get("mask"),
+            conflict=bool(spec.get("conflict", False)),
         )
         for name, spec in declared.items()
     }
 
+
+@cache
+def name_parts() -> tuple[str, ...]:
+    """Fields a contract may map instead of ``name`` (family and given name), in joining order."""
+    return tuple(_canonical_document().get("name_parts", ()))
+
+
+@dataclass(frozen=True)
+class Programme:
+    """A programme a source record can be about (``schemas/programmes.yaml``).
+
+    Attributes:
+        name: Snake-case name contracts refer to.
+        title: What it is, for people.
+        pays_person: It pays money to the person while alive.
+        groups: Special groups it puts a person in (``low_income``).
+    """
+
+    name: str
+    title: str
+    pays_person: bool
+    groups: tuple[str, ...] = ()
+
+
+@cache
+def programmes() -> dict[str, Programme]:
+    """The declared programmes by name."""
+    declared = yaml.safe_load(PROGRAMMES_PATH.read_text(encoding="utf-8"))["programmes"]
+    return {
+        name: Programme(name, spec["title"], bool(spec["pays_person"]), tuple(spec.get("groups", ())))
+        for name, spec in declared.items()
+    }
+
+
+@cache
+def programme_statuses() -> tuple[str, ...]:
+    """The canonical statuses of a record in a programme (``active``, ``suspended``, ``stopped``)."""
+    return tuple(yaml.safe_load(PROGRAMMES_PATH.read_text(encoding="utf-8"))["statuses"])
+
+
+# A staged record's programmes: one entry per programme the record is about (usually one).
+PROGRAMME_TYPE = pa.list_(
+    pa.struct([("programme", pa.string()), ("status", pa.string()), ("since", pa.date32())])
+)
 
 # Columns that staging adds around the canonical fields (lineage and matching aids).
 _STAGED_EXTRA: list[tuple[str, pa.DataType]] = [
@@ -66,6 +120,7 @@ _STAGED_EXTRA: list[tuple[str, pa.DataType]] = [
     ("id_number_masked", pa.string()),
     ("name_raw", pa.string()),
     ("name_pinyin", pa.string()),
+    ("programmes", PROGRAMME_TYPE),
     ("attributes", pa.string()),
     ("record_hash", pa.string()),
 ]

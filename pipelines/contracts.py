@@ -8,17 +8,18 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import phonenumbers
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipelines.canonical import canonical_fields
+from pipelines.canonical import canonical_fields, name_parts, programme_statuses, programmes
 from pipelines.quality.spec import CheckSpec
 from pipelines.settings import MissingEnvironmentVariable, expand_env_vars
 
 _SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
+DEFAULT_PRIORITY = 50
 
 
 class ContractError(ValueError):
@@ -31,7 +32,9 @@ class FieldMapping(BaseModel):
     Exactly one of ``column`` (read a column) or ``value`` (a constant) is given.
     ``codes`` maps source codes to canonical values; ``format`` lists accepted date formats;
     ``region`` (phone only) is the ISO 3166 region whose national format the source's phone numbers
-    without a country code follow ('FR' reads '06 12 34 56 78'); CN when not given.
+    without a country code follow ('FR' reads '06 12 34 56 78'); CN when not given. ``kind``
+    (address only) says which address the column holds: ``actual`` (where the person lives, the
+    default) or ``registered`` (the 户籍 address, staged as ``registered_address``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -41,6 +44,7 @@ class FieldMapping(BaseModel):
     codes: dict[str, Any] | None = None
     format: tuple[str, ...] = ()
     region: str | None = None
+    kind: Literal["actual", "registered"] | None = None
 
     @field_validator("format", mode="before")
     @classmethod
@@ -68,8 +72,68 @@ class FieldMapping(BaseModel):
         return self
 
 
+class ProgrammeMapping(BaseModel):
+    """What a source record means for one of the person's programmes (``schemas/programmes.yaml``).
+
+    ``programme`` is a programme name, or a mapping reading it from a column through ``codes``
+    (a column of assistance kinds); ``status`` maps the record's status codes onto ``active``,
+    ``suspended`` or ``stopped`` (or is a constant ``value``); ``since`` optionally reads the date
+    the record entered the programme.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    programme: FieldMapping
+    status: FieldMapping
+    since: FieldMapping | None = None
+
+    @field_validator("programme", mode="before")
+    @classmethod
+    def _name_or_mapping(cls, value: Any) -> Any:
+        return {"value": value} if isinstance(value, str) else value
+
+    @field_validator("programme")
+    @classmethod
+    def _known_programmes(cls, mapping: FieldMapping) -> FieldMapping:
+        named = [mapping.value] if mapping.value is not None else list((mapping.codes or {}).values())
+        if mapping.column is not None and mapping.codes is None:
+            raise ValueError(
+                "a programme read from a column needs 'codes' mapping its values onto programmes"
+            )
+        _check_listed("programme", named, tuple(programmes()))
+        return mapping
+
+    @field_validator("status")
+    @classmethod
+    def _known_statuses(cls, mapping: FieldMapping) -> FieldMapping:
+        named = [mapping.value] if mapping.value is not None else list((mapping.codes or {}).values())
+        if mapping.column is not None and mapping.codes is None:
+            raise ValueError("a status read from a column needs 'codes' mapping its values onto statuses")
+        _check_listed("status", named, programme_statuses())
+        return mapping
+
+    @property
+    def columns(self) -> list[str]:
+        """The source columns this mapping reads."""
+        mappings = (self.programme, self.status, self.since)
+        return [m.column for m in mappings if m is not None and m.column is not None]
+
+
+def _check_listed(what: str, named: list[Any], known: tuple[str, ...]) -> None:
+    unknown = sorted({str(name) for name in named} - set(known))
+    if unknown:
+        raise ValueError(f"unknown {what}(s) {unknown}; known: {list(known)}")
+
+
 class SourceContract(BaseModel):
-    """One department system, as a data officer declares it."""
+    """One department system, as a data officer declares it.
+
+    Besides where the data is and how its columns map onto the canonical fields, a contract says
+    what its records mean: ``priority`` (per canonical field, 0-100, default 50: which source's
+    value a golden resident field takes, the highest first), ``roster`` (the source is a grid
+    roster of the people actually living in each grid) and ``programmes`` (what a record means for
+    the person's programmes).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -87,6 +151,9 @@ class SourceContract(BaseModel):
     attributes: tuple[str, ...] = ()
     carries: dict[str, str] = {}
     checks: tuple[CheckSpec, ...] = Field(default=())
+    priority: dict[str, int] = Field(default_factory=dict)
+    roster: bool = False
+    programmes: tuple[ProgrammeMapping, ...] = ()
     path: Path | None = Field(default=None, exclude=True)
 
     @field_validator("name")
@@ -106,13 +173,32 @@ class SourceContract(BaseModel):
     @field_validator("fields")
     @classmethod
     def _canonical_names(cls, value: dict[str, FieldMapping]) -> dict[str, FieldMapping]:
-        known = canonical_fields()
+        known = [*canonical_fields(), *name_parts()]
         unknown = sorted(set(value) - set(known))
         if unknown:
             raise ValueError(f"unknown canonical field(s) {unknown}; known: {sorted(known)}")
         regional = sorted(field for field, mapping in value.items() if mapping.region and field != "phone")
         if regional:
             raise ValueError(f"'region' is only read for phone, not for {', '.join(regional)}")
+        kinds = sorted(field for field, mapping in value.items() if mapping.kind and field != "address")
+        if kinds:
+            raise ValueError(f"'kind' is only read for address, not for {', '.join(kinds)}")
+        address = value.get("address")
+        if address is not None and address.kind == "registered" and "registered_address" in value:
+            raise ValueError("'address' has kind registered and 'registered_address' is mapped too")
+        if "name" in value and set(name_parts()) & set(value):
+            raise ValueError(f"map either 'name' or its parts {list(name_parts())}, not both")
+        return value
+
+    @field_validator("priority")
+    @classmethod
+    def _priority_of_canonical_fields(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(value) - set(canonical_fields()))
+        if unknown:
+            raise ValueError(f"unknown canonical field(s) {unknown}; known: {sorted(canonical_fields())}")
+        out_of_range = sorted(field for field, rank in value.items() if not 0 <= rank <= 100)
+        if out_of_range:
+            raise ValueError(f"priorities lie between 0 and 100, not for {', '.join(out_of_range)}")
         return value
 
     @field_validator("carries")
@@ -130,6 +216,10 @@ class SourceContract(BaseModel):
         if (self.table is None) == (self.query is None):
             raise ValueError("key 'table'/'query': give exactly one of the two")
         return self
+
+    def priority_of(self, field: str) -> int:
+        """How strongly a golden field prefers this source's value (0-100; 50 unless declared)."""
+        return self.priority.get(field, DEFAULT_PRIORITY)
 
     @property
     def relation(self) -> str:
@@ -153,6 +243,7 @@ class SourceContract(BaseModel):
         """Every source column the contract reads, primary key first, without repeats."""
         columns = [self.primary_key]
         columns += [m.column for m in self.fields.values() if m.column is not None]
+        columns += [column for programme in self.programmes for column in programme.columns]
         columns += list(self.attributes)
         if self.incremental_column:
             columns.append(self.incremental_column)

@@ -44,6 +44,7 @@ from pipelines.quality.gate import (
     warm_up,
 )
 from pipelines.quality.holds import hold_batches, released_batches, settle_holds
+from pipelines.resolve.golden import GoldenRules
 from pipelines.resolve.resolution import OUTPUTS as RESOLUTION_OUTPUTS
 from pipelines.resolve.resolution import (
     PreviousIdentities,
@@ -535,7 +536,12 @@ def reconcile_and_publish(
     warm_up()
     with timed(summary, "resolve"):
         resolution = resolve_identities(
-            layout, sources, previous_identities(layout), summary.run_id, keys=keys
+            layout,
+            sources,
+            previous_identities(layout),
+            summary.run_id,
+            keys=keys,
+            golden_rules=GoldenRules.from_contracts(contracts),
         )
     snapshot_id = new_snapshot_id()
     tables = warehouse_tables(layout, sources, resolution, snapshot_id)

@@ -58,12 +58,19 @@ class CheckSpec(BaseModel):
         min: Lower bound (``between``); ``today`` means the validation date.
         max: Upper bound (``between``); ``today`` means the validation date.
         rule: A row-level rule id from ``schemas/quality_rules.yaml`` (``rule_pass``).
-        field: A conflict field from ``schemas/survivorship.yaml`` (``agree``).
+        field: A conflict field (``conflict: true`` in ``schemas/canonical.yaml``) (``agree``).
         schedule_periods: ``fresh``: how many schedule intervals a batch may be old.
         max_age_hours: ``fresh``: the allowed age when the source has no schedule.
         mostly: Share of rows that must pass (1.0: every row).
         table: Warehouse checks only: the table checked.
+        integrity: The check guards gridsync's own output (every record linked, resident ids
+            unique), not data a department sent: one failure is a defect of gridsync itself.
         description: What the check protects, for the auditors' report.
+
+    ``block`` is for systemic failure only: a block check on data must tolerate some failing rows
+    (``mostly`` below 1), so that one bad record or resident never stops a district's publish; it
+    is flagged, listed and routed by a ``warn`` check instead. Only ``integrity`` checks may block
+    on a single row.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -83,6 +90,7 @@ class CheckSpec(BaseModel):
     max_age_hours: float = Field(default=48.0, gt=0)
     mostly: float = Field(default=1.0, ge=0.0, le=1.0)
     table: str | None = None
+    integrity: bool = False
     description: str = ""
 
     @field_validator("id")
@@ -99,6 +107,11 @@ class CheckSpec(BaseModel):
             raise ValueError(f"check {self.id!r}: expect {self.expect} needs {missing}")
         if self.expect == "between" and self.min is None and self.max is None:
             raise ValueError(f"check {self.id!r}: expect between needs min or max")
+        if self.severity == "block" and self.mostly >= 1.0 and self.expect != "fresh" and not self.integrity:
+            raise ValueError(
+                f"check {self.id!r}: a block check needs mostly below 1 (block is for systemic "
+                "failure; one failing row is a warn check's finding)"
+            )
         return self
 
     @property

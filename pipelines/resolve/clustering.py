@@ -1,8 +1,9 @@
 """Clusters of records that are one person, with guards against over-merging.
 
-Links come from three places: records sharing a valid number of an exclusive document type (the
-deterministic rule), scored pairs at or above the link threshold, and reviewers' "same person"
-decisions. Connected components of those links are the clusters, except where a component would
+Links come from three places: records sharing a valid number of an exclusive document type under
+the same name (the deterministic rule; a number that contradicts its own record is not valid
+here, and a holder bearing another name is left to the model), scored pairs at or above the link
+threshold, and reviewers' "same person" decisions. Connected components of those links are the clusters, except where a component would
 hold two different exclusive document numbers or a pair a reviewer called "not the same". Such a
 component is rebuilt greedily, strongest link first, refusing every link that would join
 contradictory records; every refusal (and every join allowed on overwhelming evidence) is logged.
@@ -123,9 +124,10 @@ def _positions(uids: pa.Array, values: pa.ChunkedArray | pa.Array) -> np.ndarray
     return np.asarray(pc.fill_null(found, -1), dtype=np.int64)
 
 
-def _same_id_links(tokens: np.ndarray) -> _Links:
-    """Star links from the first record (by position) of each exclusive-number group to the others."""
-    holders = np.flatnonzero(tokens >= 0)
+def _same_id_links(tokens: np.ndarray, agree: np.ndarray) -> _Links:
+    """Star links from the first record (by position) of each exclusive-number group to the
+    others, among the holders whose name agrees with the group's (``agree``)."""
+    holders = np.flatnonzero((tokens >= 0) & agree)
     first = np.full(tokens.max() + 1 if len(holders) else 0, np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(first, tokens[holders], holders)
     star = first[tokens[holders]]
@@ -133,6 +135,50 @@ def _same_id_links(tokens: np.ndarray) -> _Links:
     count = int(keep.sum())
     rule = np.full(count, RULES.index("same_id_number"))
     return _Links(star[keep], holders[keep], np.ones(count), np.full(count, np.inf), rule)
+
+
+def name_agrees_with_number(records: pa.Table, tokens: np.ndarray) -> np.ndarray:
+    """Whether each holder of an exclusive number bears the name its number's records bear.
+
+    The number's name is the name key most of its holders share (ties: the smallest key). A
+    holder agrees when it has no name, the same name key, or a name in another script (a Latin
+    name and its Chinese transliteration cannot be compared). A holder whose name differs is
+    not linked by the number alone: a number typed into a household member's record must not
+    merge two people, so the probabilistic model decides, with the name's disagreement in view.
+
+    Args:
+        records: ``name_key`` and ``name_script`` per record, in position order.
+        tokens: The exclusive-number group of each record (-1: none).
+
+    Returns:
+        One boolean per record (True for records holding no number).
+    """
+    holders = np.flatnonzero(tokens >= 0)
+    agree = np.ones(len(tokens), dtype=bool)
+    if not len(holders):
+        return agree
+    named = pd.DataFrame(
+        {
+            "token": tokens[holders],
+            "name": records.column("name_key").take(pa.array(holders)).to_numpy(zero_copy_only=False),
+            "script": records.column("name_script").take(pa.array(holders)).to_numpy(zero_copy_only=False),
+        },
+        index=holders,
+    )
+    counted = (
+        named.dropna(subset=["name"]).groupby(["token", "name", "script"]).size().rename("n").reset_index()
+    )
+    reference = counted.sort_values(["token", "n", "name"], ascending=[True, False, True]).drop_duplicates(
+        "token"
+    )
+    joined = named.join(reference.set_index("token")[["name", "script"]], on="token", rsuffix="_ref")
+    agree[holders] = (
+        joined["name"].isna()
+        | joined["name_ref"].isna()
+        | (joined["name"] == joined["name_ref"])
+        | (joined["script"] != joined["script_ref"])
+    ).to_numpy(dtype=bool)
+    return agree
 
 
 def _pair_links(uids: pa.Array, pairs: pa.Table, rule: str) -> _Links:
@@ -156,7 +202,12 @@ def _decided(decisions: pa.Table, decision: str) -> pa.Table:
 
 
 def candidate_links(
-    uids: pa.Array, tokens: np.ndarray, pairs: pa.Table, decisions: pa.Table, config: MatchingConfig
+    uids: pa.Array,
+    tokens: np.ndarray,
+    agree: np.ndarray,
+    pairs: pa.Table,
+    decisions: pa.Table,
+    config: MatchingConfig,
 ) -> _Links:
     """Every link to consider: same number, scored above the threshold, reviewer "same".
 
@@ -166,7 +217,7 @@ def candidate_links(
     strong = pairs.filter(pa.array(probable & link_evidence(pairs, config)))
     links = _Links.concat(
         [
-            _same_id_links(tokens),
+            _same_id_links(tokens, agree),
             _pair_links(uids, strong, "probabilistic"),
             _pair_links(uids, _decided(decisions, "same"), "reviewer_same"),
         ]
@@ -185,7 +236,8 @@ def cluster_records(frame: Table, pairs: Table, decisions: Table, config: Matchi
     """Cluster records into persons under the over-merging guards.
 
     Args:
-        frame: ``unique_id, id_type, id_key, id_is_valid`` of every record to cluster.
+        frame: ``unique_id, id_type, id_key, id_is_valid, name_key, name_script`` of every
+            record to cluster (``features.KEY_COLUMNS``).
         pairs: Scored pairs ``record_l, record_r, match_probability, match_weight`` and the
             ``<comparison>_level`` columns ``link_requires`` names.
         decisions: Reviewer decisions ``record_l, record_r, decision`` (same / not_same).
@@ -200,7 +252,8 @@ def cluster_records(frame: Table, pairs: Table, decisions: Table, config: Matchi
     token_values = exclusive_tokens(records, config)
     tokens = np.asarray(pc.fill_null(pc.dictionary_encode(token_values).indices, -1), dtype=np.int64)
     decided = _arrow(decisions).select(["record_l", "record_r", "decision"])
-    links = candidate_links(uids, tokens, _arrow(pairs), decided, config)
+    agree = name_agrees_with_number(records, tokens)
+    links = candidate_links(uids, tokens, agree, _arrow(pairs), decided, config)
     size = len(uids)
     graph = coo_matrix((np.ones(len(links.left)), (links.left, links.right)), shape=(size, size))
     _, component = connected_components(graph, directed=False)

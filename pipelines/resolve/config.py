@@ -136,7 +136,7 @@ class MatchingConfig(_Frozen):
             ranked = [level for level in comparison.levels if not level.is_null]
             count = len(ranked)
             by_gamma = {count - 1 - index: level.label for index, level in enumerate(ranked)}
-            null = next((level.label for level in comparison.levels if level.is_null), "missing")
+            null = " / ".join(level.label for level in comparison.levels if level.is_null) or "missing"
             labels[comparison.name] = by_gamma | {-1: null}
         return labels
 

@@ -62,6 +62,7 @@ INPUT_COLUMNS = (
     "birth_date",
     "phone",
     "address",
+    "registered_address",
 )
 INPUT_HASH = f"hash({', '.join(INPUT_COLUMNS)})"
 
@@ -89,40 +90,52 @@ select
         when id_status = 'invalid_checksum'
             then upper(regexp_replace(id_number_raw, '[^0-9A-Za-z]', '', 'g'))
     end as id_key,
+    case when id_status = 'contradicts_record' then id_number end as id_key_suspect,
     list_contains($valid_statuses, id_status) and id_number is not null as id_is_valid,
     id_number_masked as id_mask,
     length(id_number_masked) - length(replace(id_number_masked, '*', '')) as id_mask_hidden,
     name,
     name_pinyin,
+    case when regexp_matches(name, '[\\x{{3400}}-\\x{{9fff}}]') then 'han'
+         when regexp_matches(name, '[A-Za-z]') then 'latin'
+         when name is not null then 'other' end as name_script,
     case when not regexp_matches(name, '[\\x{{3400}}-\\x{{9fff}}]')
          then list_sort(regexp_split_to_array(name, '[ -]+')) end as name_words,
     left(name_pinyin, 1) as name_initial_pinyin,
     nullif(gender, 'U') as gender_recorded,
     birth_date as birth_date_recorded,
     phone,
-    strip_accents(lower(regexp_replace(address, '[\\s[:punct:]，。、（）【】《》·－—]', '', 'g')))
-        as address_key,
-    case when not regexp_matches(address, '[\\x{{3400}}-\\x{{9fff}}]')
+    strip_accents(lower(regexp_replace(
+        coalesce(address, registered_address), '[\\s[:punct:]，。、（）【】《》·－—]', '', 'g'
+    ))) as address_key,
+    case when not regexp_matches(coalesce(address, registered_address), '[\\x{{3400}}-\\x{{9fff}}]')
          then list_sort(list_distinct(list_filter(
-             regexp_split_to_array(strip_accents(lower(address)), '[\\s[:punct:]]+'), lambda word: word <> ''
+             regexp_split_to_array(
+                 strip_accents(lower(coalesce(address, registered_address))), '[\\s[:punct:]]+'
+             ),
+             lambda word: word <> ''
          ))) end as address_words
 from {records}
 """
 
+# Birth date and gender fall back to what a citizen ID number (even a suspect or masked one)
+# encodes; ``birth_date_from_id`` says the birth date is the number's, not the record's own, so
+# that two records sharing a number do not count its birth date as a second agreement.
 _DERIVED = """
 select
     * exclude (gender_recorded, birth_date_recorded),
     cast(coalesce(birth_date_recorded, id_birth_date) as varchar) as birth_date,
+    birth_date_recorded is null and id_birth_date is not null as birth_date_from_id,
     coalesce(gender_recorded, id_gender) as gender
 from (
     select *,
-        coalesce(id_key, id_mask) as id_any,
-        case when id_type = 'cn_resident_id' and length(coalesce(id_key, id_mask)) = 18
-             then try_strptime(substr(coalesce(id_key, id_mask), 7, 8), '%Y%m%d')::date
+        coalesce(id_key, id_key_suspect, id_mask) as id_any,
+        case when id_type = 'cn_resident_id' and length(coalesce(id_key, id_key_suspect, id_mask)) = 18
+             then try_strptime(substr(coalesce(id_key, id_key_suspect, id_mask), 7, 8), '%Y%m%d')::date
         end as id_birth_date,
         case when id_type = 'cn_resident_id'
-                  and regexp_matches(substr(coalesce(id_key, id_mask), 17, 1), '[0-9]')
-             then case when cast(substr(coalesce(id_key, id_mask), 17, 1) as int) % 2 = 1
+                  and regexp_matches(substr(coalesce(id_key, id_key_suspect, id_mask), 17, 1), '[0-9]')
+             then case when cast(substr(coalesce(id_key, id_key_suspect, id_mask), 17, 1) as int) % 2 = 1
                        then 'M' else 'F' end
         end as id_gender
     from ({base})
@@ -131,8 +144,11 @@ from (
 
 _KEYS = """
 select
-    * exclude (id_birth_date, id_gender, id_any, name_words),
+    * exclude (id_birth_date, id_gender, name_words),
     array_to_string(name_words, ' ') as name_tokens,
+    -- a name with an unreadable character ('刘?': the system could not store it) is partly unknown
+    case when not regexp_matches(name, '[?*□]')
+         then coalesce(array_to_string(name_words, ''), name_pinyin) end as name_key,
     array_to_string(list_transform(name_words, lambda word: left(word, -1)), ' ') as name_token_stems,
     list_filter(name_words, lambda word: length(word) > 1) as name_full_words,
     list_filter(name_words, lambda word: length(word) = 1) as name_initials,
@@ -145,7 +161,9 @@ select
     case when length(id_any) = 18 and not contains(substr(id_any, 1, 6) || substr(id_any, 15, 4), '*')
          then substr(id_any, 1, 6) || substr(id_any, 15, 4) || ':' || coalesce(left(birth_date, 4), '')
     end as id_head6_tail4_full,
-    case when length(id_key) = 18 then substr(id_key, 7, 12) end as id_tail12,
+    coalesce(id_key, id_key_suspect) as id_block_key,
+    case when length(coalesce(id_key, id_key_suspect)) = 18
+         then substr(coalesce(id_key, id_key_suspect), 7, 12) end as id_tail12,
     -- Numbers of other documents without their first, middle or last third (the thirds overlap by
     -- a character): a character mistyped or two swapped leaves one of the three whole.
     case when id_type <> 'cn_resident_id' and length(id_key) >= 6
@@ -163,7 +181,7 @@ from ({derived})
 # The identity store's table holding the matching frame. It stays in DuckDB (bounded memory,
 # spills to disk); Python sees only the key columns clustering needs, of the records it clusters.
 FRAME_TABLE = "frame"
-KEY_COLUMNS = ("unique_id", "id_type", "id_key", "id_is_valid")
+KEY_COLUMNS = ("unique_id", "id_type", "id_key", "id_is_valid", "name_script", "name_key")
 
 
 @dataclass(frozen=True)

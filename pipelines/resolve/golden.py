@@ -6,57 +6,82 @@ only for residents whose records changed (the caller chooses them, see `resoluti
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import yaml
 
-SURVIVORSHIP_PATH = Path(__file__).resolve().parents[2] / "schemas" / "survivorship.yaml"
+from pipelines.canonical import canonical_fields, programmes, staged_field_name
+from pipelines.contracts import DEFAULT_PRIORITY, SourceContract
+from pipelines.standardize.records import VALID_ID_STATUSES
+
+# Staged columns that are lineage or matching aids, not golden fields.
+_NOT_GOLDEN = ("updated_at",)
+
+
+def golden_fields() -> tuple[str, ...]:
+    """The staged columns a golden resident row takes a value of (canonical fields, in order)."""
+    names = (staged_field_name(name) for name in canonical_fields())
+    return tuple(name for name in names if name not in _NOT_GOLDEN)
 
 
 @dataclass(frozen=True)
-class Survivorship:
-    """Source priority per golden field, and the fields whose disagreement is a conflict."""
+class GoldenRules:
+    """How golden records are built, as the source contracts declare it.
 
-    priority: dict[str, tuple[str, ...]]
-    conflict_fields: tuple[str, ...]
-    active_benefits: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    Attributes:
+        priority: Per source, per golden field (staged column name), how strongly that field
+            prefers the source's value (0-100; the highest wins, then the most recently updated
+            record, then the smallest record id).
+        conflict_fields: Golden fields whose disagreement between sources is a conflict.
+    """
 
-
-@cache
-def survivorship() -> Survivorship:
-    """The declared survivorship rules (``schemas/survivorship.yaml``)."""
-    declared = yaml.safe_load(SURVIVORSHIP_PATH.read_text(encoding="utf-8"))
-    return Survivorship(
-        priority={name: tuple(sources) for name, sources in declared["fields"].items()},
-        conflict_fields=tuple(declared["conflict_fields"]),
-        active_benefits={
-            source: (rule["attribute"], tuple(str(v) for v in rule["values"]))
-            for source, rule in (declared.get("active_benefits") or {}).items()
-        },
+    priority: dict[str, dict[str, int]] = field(default_factory=dict)
+    conflict_fields: tuple[str, ...] = field(
+        default_factory=lambda: tuple(
+            staged_field_name(f.name) for f in canonical_fields().values() if f.conflict
+        )
     )
 
+    @classmethod
+    def from_contracts(cls, contracts: Sequence[SourceContract]) -> GoldenRules:
+        """The rules the contracts declare (``priority:``); undeclared fields get the default."""
+        return cls(
+            priority={
+                contract.name: {
+                    staged_field_name(name): contract.priority_of(name) for name in canonical_fields()
+                }
+                for contract in contracts
+            }
+        )
 
-def _source_ranks(rules: Survivorship, sources: list[str]) -> pa.Table:
+    def rank(self, source: str, golden_field: str) -> int:
+        """Sort key of a source for a field: lower wins."""
+        return -self.priority.get(source, {}).get(golden_field, DEFAULT_PRIORITY)
+
+
+def _source_ranks(rules: GoldenRules, sources: list[str]) -> pa.Table:
     """One row per source: a bit of its own (to count sources cheaply) and a ``rank_<field>``
     column per golden field (lower wins)."""
     columns: dict[str, list[object]] = {
         "source_system": list[object](sources),
         "source_bit": [1 << index for index in range(len(sources))],
     }
-    for name, order in rules.priority.items():
-        columns[f"rank_{name}"] = [
-            order.index(source) if source in order else len(order) for source in sources
-        ]
+    for name in golden_fields():
+        columns[f"rank_{name}"] = [rules.rank(source, name) for source in sources]
     return pa.table(columns)
 
 
 # Values that say "not known" (canonical gender U): they neither survive over a known value nor
 # disagree with one.
 UNKNOWN = {"gender": "U"}
+
+
+# A number that contradicts its own record (a household member's, copied in) is kept on the record
+# but never becomes the resident's number.
+_TRUSTED_ID = f" and id_status in ({', '.join(repr(status) for status in VALID_ID_STATUSES)})"
+_GOLDEN_ONLY_IF = {"id_number": _TRUSTED_ID, "id_type": _TRUSTED_ID}
 
 
 # Records are numbered below this in the order that breaks ties between records of one rank.
@@ -69,7 +94,7 @@ def known_value(name: str) -> str:
 
 
 def build_residents(
-    connection: duckdb.DuckDBPyConnection, linked_records: str, sources: list[str]
+    connection: duckdb.DuckDBPyConnection, linked_records: str, sources: list[str], rules: GoldenRules
 ) -> pa.Table:
     """Build one golden row per resident.
 
@@ -77,18 +102,19 @@ def build_residents(
         connection: DuckDB connection holding ``linked_records`` (staged records + resident_id).
         linked_records: Relation name.
         sources: Every source system name.
+        rules: Source priorities per field.
 
     Returns:
         ``resident_id``, each golden field and ``<field>_source``, ``source_count``, ``record_count``.
     """
-    rules = survivorship()
     connection.register("source_rank", _source_ranks(rules, sources))
     picks = []
-    for name in rules.priority:
+    for name in golden_fields():
         # A field's value comes from its best-ranked source, then the latest update, then the
         # smallest record id (so runs agree): one integer per record and field orders them.
         order = f"rank_{name} * {_RECORD_ORDER_SPAN} + record_order"
-        value, known = known_value(name), f"filter (where {known_value(name)} is not null)"
+        value = known_value(name)
+        known = f"filter (where {value} is not null{_GOLDEN_ONLY_IF.get(name, '')})"
         picked = f"arg_min({value}, {order}) {known}"
         shown = f"coalesce({picked}, '{UNKNOWN[name]}')" if name in UNKNOWN else picked
         picks.append(f"{shown} as {name}, arg_min(source_system, {order}) {known} as {name}_source")
@@ -112,34 +138,51 @@ def build_residents(
     ).to_arrow_table()
 
 
-def find_conflicts(connection: duckdb.DuckDBPyConnection, linked_records: str, residents: str) -> pa.Table:
+def find_conflicts(
+    connection: duckdb.DuckDBPyConnection, linked_records: str, residents: str, rules: GoldenRules
+) -> pa.Table:
     """One row per resident and disagreement between sources.
 
-    Three kinds: a conflict field holding different values (``sources_disagree``); a resident
-    recorded as deceased by one source while another pays or insures them
-    (``deceased_but_receiving_benefits``, per ``active_benefits``); a golden birth date that is
-    not the one the golden citizen ID number encodes (``birth_date_disagrees_with_id_number``).
+    Four kinds: a conflict field holding different values (``sources_disagree``); a resident
+    recorded as deceased by one source while another still pays them in a programme that pays
+    the person (``deceased_but_paid``) or still has them enrolled in one that does not
+    (``deceased_but_enrolled``), as the sources' contracts declare their records' programmes; a
+    golden birth date that is not the one the golden citizen ID number encodes
+    (``birth_date_disagrees_with_id_number``).
 
     Args:
         connection: DuckDB connection holding ``linked_records``.
         linked_records: Relation name.
         residents: Relation name of the golden records (`build_residents`).
+        rules: The fields whose disagreement is a conflict.
 
     Returns:
         ``resident_id, field, conflict_type, value_count, values`` (JSON: record → value).
     """
-    rules = survivorship()
     parts = [_disagreement_sql(name, linked_records) for name in rules.conflict_fields]
-    if rules.active_benefits:
-        parts.append(_deceased_but_paid_sql(rules, linked_records))
+    parts.append(_deceased_in_programme_sql(linked_records))
     parts.append(_birth_date_vs_id_sql(residents))
-    return connection.sql(
-        f"""
-        select resident_id, field, conflict_type, value_count, "values"
-        from ({" union all ".join(parts)})
-        order by resident_id, field, conflict_type
-        """
-    ).to_arrow_table()
+    connection.register("programme_meta", _programme_table())
+    try:
+        return connection.sql(
+            f"""
+            select resident_id, field, conflict_type, value_count, "values"
+            from ({" union all ".join(parts)})
+            order by resident_id, field, conflict_type
+            """
+        ).to_arrow_table()
+    finally:
+        connection.unregister("programme_meta")
+
+
+def _programme_table() -> pa.Table:
+    declared = list(programmes().values())
+    return pa.table(
+        {
+            "programme": pa.array([p.name for p in declared], pa.string()),
+            "pays_person": pa.array([p.pays_person for p in declared], pa.bool_()),
+        }
+    )
 
 
 _BY_RECORD = "order by source_system, source_record_id"
@@ -162,23 +205,44 @@ def _disagreement_sql(name: str, linked_records: str) -> str:
         """
 
 
-def _deceased_but_paid_sql(rules: Survivorship, linked_records: str) -> str:
-    active = " or ".join(
-        f"(source_system = '{source}' and json_extract_string(attributes, '$.{attribute}') in "
-        f"({', '.join(repr(v) for v in values)}))"
-        for source, (attribute, values) in rules.active_benefits.items()
-    )
+_DECEASED = "(coalesce(is_deceased, false) or death_date is not null)"
+
+
+def _deceased_in_programme_sql(linked_records: str) -> str:
+    """Residents some record calls deceased while a record is active in a programme, one row per
+    kind (paying or not), with every record involved and what it says."""
     return f"""
-        select resident_id, 'is_deceased' as field, 'deceased_but_receiving_benefits' as conflict_type,
+        select * from (
+        with active as (
+            select resident_id, source_system, source_record_id, m.pays_person,
+                   e.programme || ' ' || e.status as said
+            from (select resident_id, source_system, source_record_id, unnest(programmes) as e
+                  from {linked_records} where len(programmes) > 0)
+            join programme_meta m on m.programme = e.programme
+            where e.status = 'active'
+        ),
+        dead as (
+            select resident_id, source_system, source_record_id, 'deceased' as said
+            from {linked_records} where {_DECEASED}
+        ),
+        kinds as (
+            select distinct resident_id, pays_person from active semi join dead using (resident_id)
+        ),
+        said as (
+            select k.pays_person, a.resident_id, a.source_system, a.source_record_id, a.said
+            from kinds k join active a using (resident_id, pays_person)
+            union all
+            select k.pays_person, d.* from kinds k join dead d using (resident_id)
+        )
+        select resident_id, 'is_deceased' as field,
+               case when pays_person then 'deceased_but_paid' else 'deceased_but_enrolled' end
+                   as conflict_type,
                count(*) as value_count,
                to_json(map(list(source_system || ':' || source_record_id {_BY_RECORD}),
-                           list(case when coalesce(is_deceased, false) or death_date is not null
-                                     then 'deceased' else 'active benefit' end {_BY_RECORD}))) as "values"
-        from {linked_records}
-        where coalesce(is_deceased, false) or death_date is not null or ({active})
-        group by resident_id
-        having bool_or(coalesce(is_deceased, false) or death_date is not null)
-           and bool_or({active})
+                           list(said {_BY_RECORD}))) as "values"
+        from said
+        group by resident_id, pays_person
+        )
         """
 
 
@@ -195,7 +259,7 @@ def _birth_date_vs_id_sql(residents: str) -> str:
 
 
 def golden_records(
-    connection: duckdb.DuckDBPyConnection, linked_records: str, sources: list[str]
+    connection: duckdb.DuckDBPyConnection, linked_records: str, sources: list[str], rules: GoldenRules
 ) -> tuple[pa.Table, pa.Table]:
     """Golden rows and conflicts of the residents whose records ``linked_records`` holds.
 
@@ -204,14 +268,15 @@ def golden_records(
         linked_records: Relation of staged records with their ``resident_id`` (every record of
             each resident it names).
         sources: Every source system name.
+        rules: Source priorities and conflict fields.
 
     Returns:
         ``(resident, resident_conflict)``.
     """
-    resident = build_residents(connection, linked_records, sources)
+    resident = build_residents(connection, linked_records, sources, rules)
     connection.register("resident_golden", resident)
     try:
-        conflicts = find_conflicts(connection, linked_records, "resident_golden")
+        conflicts = find_conflicts(connection, linked_records, "resident_golden", rules)
     finally:
         connection.unregister("resident_golden")
     return resident, conflicts

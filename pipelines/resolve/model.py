@@ -157,15 +157,22 @@ def train_model(linker: Any, config: MatchingConfig, records: int) -> dict[str, 
         The trained settings, as ``save_model_to_json`` gives them, with `discount_matches_from_u`
         and `bound_unseen_u` applied.
     """
+    from splink.internals.exceptions import EMTrainingException  # no public home in Splink 5
+
     training = config.training
     linker.training.estimate_probability_two_random_records_match(
         list(training.prior_rules), recall=training.prior_recall
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=training.u_max_pairs, seed=config.seed)
     for rule in training.em_blocking_rules:
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            rule, max_pairs=training.em_max_pairs, estimate_without_term_frequencies=True
-        )
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, max_pairs=training.em_max_pairs, estimate_without_term_frequencies=True
+            )
+        except EMTrainingException as nothing_to_learn:
+            # A small or sparse population may hold no pair the rule blocks (no shared ID number):
+            # the comparisons that session would train keep what the other sessions learnt.
+            log.warning("EM training on %r skipped: %s", rule, str(nothing_to_learn).splitlines()[0])
     sampled = min(training.u_max_pairs, records * (records - 1) / 2)
     trained = dict(linker.misc.save_model_to_json())
     return bound_unseen_u(discount_matches_from_u(trained, training.prior_recall, sampled), sampled)

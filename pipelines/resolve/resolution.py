@@ -57,7 +57,7 @@ from pipelines.resolve.features import (
     sql_text,
     update_matching_frame,
 )
-from pipelines.resolve.golden import golden_records, survivorship
+from pipelines.resolve.golden import GoldenRules, golden_records
 from pipelines.resolve.ids import ID_EVENT_COLUMNS, assign_resident_ids, settled_clusters
 from pipelines.resolve.matching import (
     PAIRS_TABLE,
@@ -188,6 +188,7 @@ def resolve_identities(
     config: MatchingConfig | None = None,
     incremental: bool = True,
     keys: Keyring | None = None,
+    golden_rules: GoldenRules | None = None,
 ) -> Resolution:
     """Match records into residents, keep resident ids stable, build golden records and conflicts.
 
@@ -202,16 +203,19 @@ def resolve_identities(
             the same either way; False recomputes everything but still reuses a fitting model).
         keys: The installation's keyring (new resident ids are keyed); loaded from the settings
             when None.
+        golden_rules: How golden records are built (the contracts' priorities); every source
+            equal by default.
 
     Returns:
         The resolution, in ``layout.resolved``.
     """
     config = config or matching_config()
+    golden_rules = golden_rules or GoldenRules()
     lineages = {source: staged_lineage(layout, source) for source in sorted(sources)}
-    rules = fingerprint(config.fingerprint, survivorship(), lineages, frame_definition())
+    rules = fingerprint(config.fingerprint, golden_rules, lineages, frame_definition())
     state = PreviousState.read(layout.resolved, rules)
     id_key = (keys or Keyring.load()).key("resident_id")
-    run = _Run(config, read_decisions(layout), run_id, rules, sources, layout, id_key)
+    run = _Run(config, read_decisions(layout), run_id, rules, sources, layout, id_key, golden_rules)
     # The store follows the published snapshot: after a run whose publish was refused, the
     # next run starts again from what was published.
     if incremental and state.usable and state.model is not None and state.run_id == previous.run_id:
@@ -242,6 +246,7 @@ class _Run:
     sources: list[str]
     layout: WarehouseLayout
     id_key: bytes = field(repr=False)
+    golden_rules: GoldenRules
     timings: dict[str, tuple[float, float]] = field(default_factory=dict)
     work: dict[str, int] = field(default_factory=dict)
 
@@ -491,7 +496,7 @@ class _Run:
             """,
         )
         try:
-            return golden_records(connection, "linked_records", self.sources)
+            return golden_records(connection, "linked_records", self.sources, self.golden_rules)
         finally:
             run_sql(connection, "drop table linked_records")
 

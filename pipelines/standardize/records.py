@@ -19,8 +19,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.canonical import FINDING_SCHEMA, QUARANTINE_SCHEMA, staged_field_name, staged_schema
-from pipelines.contracts import FieldMapping, SourceContract
+from pipelines.canonical import (
+    FINDING_SCHEMA,
+    PROGRAMME_TYPE,
+    QUARANTINE_SCHEMA,
+    name_parts,
+    staged_field_name,
+    staged_schema,
+)
+from pipelines.contracts import FieldMapping, ProgrammeMapping, SourceContract
 from pipelines.quality_rules import rule
 from pipelines.standardize.dates import parse_date
 from pipelines.standardize.id_number import normalize_id_number
@@ -178,8 +185,17 @@ def _digits(value: Any) -> str | None:
     return text or None
 
 
+def _compact_code(value: Any) -> str | None:
+    """A code without spaces or punctuation, upper-cased ('4201-0600 1001 001' → '420106001001001')."""
+    text = "".join(ch for ch in unicodedata.normalize("NFKC", str(value)) if ch.isalnum()).upper()
+    return text or None
+
+
 _TEXT_NORMALIZERS: dict[str, Callable[[Any], Any]] = {
     "address": _clean_text,
+    "registered_address": _clean_text,
+    "household_number": _compact_code,
+    "grid_code": _compact_code,
     "division_code": _digits,
 }
 
@@ -187,9 +203,15 @@ _TEXT_NORMALIZERS: dict[str, Callable[[Any], Any]] = {
 def _canonical_values(
     contract: SourceContract, raw: pd.DataFrame, problems: _Problems
 ) -> dict[str, pd.Series]:
-    """Every mapped canonical field, decoded and parsed (ID number and name come later)."""
+    """Every mapped canonical field, decoded and parsed (ID number and name come later).
+
+    An address mapped with ``kind: registered`` is the registered address; name parts are joined
+    into the name.
+    """
     values: dict[str, pd.Series] = {}
     for field, mapping in contract.fields.items():
+        if field == "address" and mapping.kind == "registered":
+            field = "registered_address"
         decoded = _decode(field, raw, mapping, problems)
         if field in DATE_FIELDS:
             decoded = _parse_dates(field, decoded, mapping, problems)
@@ -200,7 +222,26 @@ def _canonical_values(
         elif field in _TEXT_NORMALIZERS:
             decoded = _map_distinct(decoded, _TEXT_NORMALIZERS[field])
         values[field] = decoded
+    return _join_name_parts(values)
+
+
+def _join_name_parts(values: dict[str, pd.Series]) -> dict[str, pd.Series]:
+    """Replace mapped name parts by the name they make (see ``canonical.yaml`` name_parts)."""
+    parts = [values.pop(part) for part in name_parts() if part in values]
+    if not parts:
+        return values
+    if len(parts) == 1:
+        values["name"] = parts[0]
+        return values
+    family, given = parts
+    han = family.fillna("").str.contains(_HAN) & given.fillna("").str.contains(_HAN)
+    latin = given.fillna("").str.cat(family.fillna(""), sep=" ").str.strip()
+    joined = latin.where(~han, family.fillna("") + given.fillna(""))
+    values["name"] = joined.mask(joined == "").astype(object)
     return values
+
+
+_HAN = r"[\u3400-\u9fff]"
 
 
 def _identity_columns(
@@ -268,6 +309,44 @@ def _phone_column(
     return {"phone": phones}
 
 
+def _programme_entries(
+    mapping: ProgrammeMapping, raw: pd.DataFrame, problems: _Problems, position: np.ndarray
+) -> pa.Table:
+    """One programme mapping's entries: ``row, programme, status, since`` for rows naming a programme."""
+    programme = _decode("programme", raw, mapping.programme, problems)
+    status = _decode("programme status", raw, mapping.status, problems)
+    since = pd.Series(None, index=raw.index, dtype=object)
+    if mapping.since is not None:
+        since = _parse_dates(
+            "programme since", _decode("since", raw, mapping.since, problems), mapping.since, problems
+        )
+    entries = pa.table(
+        {
+            "row": position,
+            "programme": pa.array(programme, pa.string(), from_pandas=True),
+            "status": pa.array(status, pa.string(), from_pandas=True),
+            "since": pa.array(since, pa.date32(), from_pandas=True),
+        }
+    )
+    return entries.filter(pc.is_valid(entries.column("programme")))
+
+
+def _programmes_column(contract: SourceContract, raw: pd.DataFrame, problems: _Problems) -> pa.Array:
+    """Per row, the list of programmes its record is about (empty when the contract declares none)."""
+    position = np.arange(len(raw))
+    parts = [_programme_entries(mapping, raw, problems, position) for mapping in contract.programmes]
+    if not parts:
+        return pa.nulls(len(raw), PROGRAMME_TYPE)
+    entries = pa.concat_tables(parts).sort_by([("row", "ascending")])
+    counts = np.bincount(entries.column("row").to_numpy(), minlength=len(raw))
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    structs = pa.StructArray.from_arrays(
+        [entries.column(name).combine_chunks() for name in ("programme", "status", "since")],
+        fields=list(PROGRAMME_TYPE.value_type),
+    )
+    return pa.ListArray.from_arrays(pa.array(offsets), structs, type=PROGRAMME_TYPE)
+
+
 def _gender_column(values: dict[str, pd.Series], problems: _Problems) -> pd.Series:
     gender = values.get("gender")
     if gender is None:
@@ -278,9 +357,17 @@ def _gender_column(values: dict[str, pd.Series], problems: _Problems) -> pd.Seri
 def _check_against_id_number(
     contract: SourceContract, staged: dict[str, pd.Series], problems: _Problems
 ) -> None:
-    """Report birth dates and genders that disagree with what the citizen ID number encodes."""
+    """Report birth dates and genders that disagree with what the citizen ID number encodes, and
+    mark the number ``contradicts_record`` where the record is plainly another person's.
+
+    A number is another person's (a household member's, copied into this record) when the
+    record's own gender differs from the one it encodes, or its own birth date is far from the
+    encoded one: not the same date with one digit mistyped, nor day and month swapped, nor within
+    a month. Such a number is kept, but matching treats it as suspect evidence, not as proof.
+    """
     if "_id_birth_date" not in staged:
         return
+    contradicted = pd.Series(False, index=staged["_id_birth_date"].index)
     for field, encoded, rule_id in (
         ("birth_date", staged["_id_birth_date"], "birth_date_disagrees_with_id_number"),
         ("gender", staged["_id_gender"], "gender_disagrees_with_id_number"),
@@ -292,6 +379,40 @@ def _check_against_id_number(
         disagree = known & (recorded != encoded)
         reasons = recorded.astype(str) + " recorded, " + encoded.astype(str) + " in the ID number"
         problems.report(disagree, rule_id, contract.fields[field].column, reasons)
+        if field == "birth_date":
+            near = _near_dates(recorded[disagree], encoded[disagree]).reindex(
+                disagree.index, fill_value=False
+            )
+            disagree &= ~near
+        contradicted |= disagree.astype(bool)
+    contradicted &= staged["id_status"].isin(("valid", "converted_15"))
+    column = contract.fields["id_number"].column
+    problems.report(
+        contradicted,
+        "id_number_contradicts_record",
+        column,
+        "the number encodes another birth date or gender than the record's own",
+    )
+    staged["id_status"] = staged["id_status"].mask(contradicted, "contradicts_record")
+
+
+def _near_dates(recorded: pd.Series, encoded: pd.Series) -> pd.Series:
+    """Dates that are one slip apart: within 31 days, one digit mistyped, or day and month swapped."""
+    left = pd.to_datetime(recorded, errors="coerce")
+    right = pd.to_datetime(encoded, errors="coerce")
+    within_month = (left - right).abs() <= pd.Timedelta(days=31)
+    swapped = (
+        (left.dt.year == right.dt.year) & (left.dt.month == right.dt.day) & (left.dt.day == right.dt.month)
+    )
+    left_text, right_text = left.dt.strftime("%Y%m%d"), right.dt.strftime("%Y%m%d")
+    one_digit = pd.Series(
+        [
+            isinstance(a, str) and isinstance(b, str) and sum(x != y for x, y in zip(a, b, strict=True)) == 1
+            for a, b in zip(left_text, right_text, strict=True)
+        ],
+        index=recorded.index,
+    )
+    return (within_month | swapped | one_digit).fillna(False).astype(bool)
 
 
 def _check_birth_dates(
@@ -377,10 +498,11 @@ def standardize_batch(
     staged |= _name_columns(values)
     staged |= _phone_column(contract, values, problems)
     staged["gender"] = _gender_column(values, problems)
+    programmes = _programmes_column(contract, raw, problems)
     _check_against_id_number(contract, staged, problems)
     _check_birth_dates(contract, staged, problems, today or dt.date.today())
     keep = _reject_unusable(contract, staged, problems)
-    records = _records_table(contract, raw, staged, batch_id, keep)
+    records = _records_table(contract, raw, staged, programmes, batch_id, keep)
     quarantine, findings = problems.tables(keep)
     return StagedBatch(records=records, quarantine=quarantine, findings=findings)
 
@@ -389,6 +511,7 @@ def _records_table(
     contract: SourceContract,
     raw: pd.DataFrame,
     staged: dict[str, pd.Series],
+    programmes: pa.Array,
     batch_id: str,
     keep: pd.Series,
 ) -> pa.Table:
@@ -403,6 +526,13 @@ def _records_table(
     for field, series in staged.items():
         if not field.startswith("_"):
             columns[staged_field_name(field)] = series
-    frame = pd.DataFrame({name: columns.get(name, [None] * len(raw)) for name in schema.names})
-    frame = frame[keep.to_numpy(dtype=bool)]
-    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    arrow_columns = {"programmes": programmes}
+    pandas_names = [name for name in schema.names if name not in arrow_columns]
+    frame = pd.DataFrame({name: columns.get(name, [None] * len(raw)) for name in pandas_names})
+    kept = keep.to_numpy(dtype=bool)
+    table = pa.Table.from_pandas(
+        frame[kept], schema=pa.schema([schema.field(name) for name in pandas_names]), preserve_index=False
+    )
+    for name, values in arrow_columns.items():
+        table = table.append_column(schema.field(name), pc.filter(values, pa.array(kept)))
+    return table.select(schema.names)

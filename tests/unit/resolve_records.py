@@ -26,7 +26,7 @@ def staged_record(ref: str, **raw: Any) -> dict[str, Any]:
         "id_type": number.id_type,
         "id_number": number.value,
         "id_number_raw": raw.get("id_number"),
-        "id_status": number.status,
+        "id_status": raw.get("id_status", number.status),
         "id_number_masked": number.masked,
         "name": name,
         "name_raw": raw.get("name"),
@@ -36,6 +36,7 @@ def staged_record(ref: str, **raw: Any) -> dict[str, Any]:
         "phone": normalize_phone(raw["phone"]) if raw.get("phone") else None,
         "address": raw.get("address"),
         "is_deceased": raw.get("is_deceased"),
+        "programmes": raw.get("programmes"),
         "record_hash": raw.get("record_hash", repr(sorted(raw.items()))),
     }
 

@@ -71,6 +71,35 @@ def test_valid_contract_loads_with_shorthand_and_codes(tmp_path: Path) -> None:
             ),
             "fields",
         ),
+        (
+            ("attributes: [ward]\n", "  phone: {column: tel, kind: registered}\nattributes: [ward]\n"),
+            "fields",
+        ),
+        (("attributes: [ward]\n", "  family_name: surname\nattributes: [ward]\n"), "fields"),
+        (("attributes: [ward]\n", "attributes: [ward]\npriority: {nmae: 90}\n"), "priority"),
+        (("attributes: [ward]\n", "attributes: [ward]\npriority: {name: 900}\n"), "priority"),
+        (
+            (
+                "attributes: [ward]\n",
+                "attributes: [ward]\nprogrammes: [{programme: lottery, status: {value: active}}]\n",
+            ),
+            "programmes.0.programme",
+        ),
+        (
+            (
+                "attributes: [ward]\n",
+                "attributes: [ward]\n"
+                "programmes: [{programme: pension, status: {column: st, codes: {A: paid}}}]\n",
+            ),
+            "programmes.0.status",
+        ),
+        (
+            (
+                "attributes: [ward]\n",
+                "attributes: [ward]\nprogrammes: [{programme: {column: kind}, status: {value: active}}]\n",
+            ),
+            "programmes.0.programme",
+        ),
     ],
 )
 def test_invalid_contract_names_file_and_key(
@@ -131,3 +160,66 @@ def test_repository_contracts_all_load() -> None:
         "civil_affairs",
         "social_security",
     }
+
+
+PLACES_AND_PROGRAMMES = """
+name: assistance
+title: Assistance register
+owner: Civil affairs
+connection: ${ASSISTANCE_URL}
+table: recipients
+primary_key: rec_no
+fields:
+  family_name: xing
+  given_name: ming
+  address: {column: home, kind: registered}
+  grid_code: wgbm
+  household_number: hh
+attributes: [amount]
+roster: true
+priority: {name: 80, address: 20}
+programmes:
+  - programme: {column: kind, codes: {A: subsistence_allowance, B: destitute_support}}
+    status: {column: state, codes: {正常发放: active, 暂停发放: suspended, 终止发放: stopped}}
+    since: {column: start, format: "%Y%m%d"}
+  - programme: elderly_allowance
+    status: {value: active}
+"""
+
+
+def test_places_programmes_and_priorities_are_declared_by_contract(tmp_path: Path) -> None:
+    """A contract says which address it holds, what its records mean for programmes, how its
+    fields rank in golden records, and that it is a grid roster; the columns it reads follow."""
+    contract = load_contract(write(tmp_path, PLACES_AND_PROGRAMMES))
+    assert contract.fields["address"].kind == "registered"
+    assert contract.roster is True
+    assert (contract.priority_of("name"), contract.priority_of("address"), contract.priority_of("phone")) == (
+        80,
+        20,
+        50,
+    )
+    first, second = contract.programmes
+    assert first.programme.codes == {"A": "subsistence_allowance", "B": "destitute_support"}
+    assert first.status.codes is not None and first.status.codes["暂停发放"] == "suspended"
+    assert (second.programme.value, second.status.value) == ("elderly_allowance", "active")
+    assert contract.source_columns == [
+        "rec_no",
+        "xing",
+        "ming",
+        "home",
+        "wgbm",
+        "hh",
+        "kind",
+        "state",
+        "start",
+        "amount",
+    ]
+
+
+def test_registered_address_twice_is_refused(tmp_path: Path) -> None:
+    """An address of kind registered and a registered_address both mapped is a contract error."""
+    text = PLACES_AND_PROGRAMMES.replace(
+        "  grid_code: wgbm\n", "  grid_code: wgbm\n  registered_address: hj\n"
+    )
+    with pytest.raises(ContractError, match="key 'fields': 'address' has kind registered"):
+        load_contract(write(tmp_path, text))

@@ -284,13 +284,13 @@ CASES: list[dict[str, Any]] = [
         "field": "id_number",
         "l": {"id_number": "XT3586923", "id_type": "passport"},
         "r": {"id_number": "M8JNV423G", "id_type": "national_id"},
-        "expected": "missing, or documents of different kinds",
+        "expected": "missing, a suspect number, or documents of different kinds",
     },
     {
         "field": "id_number",
         "l": {"id_number": "E12345678", "id_type": "passport"},
         "r": {"id_number": ID},
-        "expected": "missing, or documents of different kinds",
+        "expected": "missing, a suspect number, or documents of different kinds",
     },
     # ... but the same number under two kinds agrees, and so does a masked number whose kind is
     # inferred (a resident ID) with the full number of a permanent resident card
@@ -316,7 +316,7 @@ CASES: list[dict[str, Any]] = [
         "field": "id_number",
         "l": {"id_number": ID},
         "r": {"id_number": "000000000000000000"},
-        "expected": "missing, or documents of different kinds",
+        "expected": "missing, a suspect number, or documents of different kinds",
     },
     # gender, phone, address
     {"field": "gender", "l": {"gender": "M"}, "r": {"id_number": ID}, "expected": "different"},
@@ -334,6 +334,38 @@ CASES: list[dict[str, Any]] = [
         "expected": "two adjacent digits swapped",
     },
     # numbers issued in sequence belong to different people: no near-agreement
+    # A number that contradicts its own record (staging's id_status) is suspect evidence.
+    {
+        "field": "id_number",
+        "l": {"id_number": ID},
+        "r": {"id_number": ID, "id_status": "contradicts_record"},
+        "expected": "same number, but it contradicts a record",
+    },
+    {
+        "field": "id_number",
+        "l": {"id_number": OTHER_VALID_ID},
+        "r": {"id_number": ID, "id_status": "contradicts_record"},
+        "expected": "missing, a suspect number, or documents of different kinds",
+    },
+    {
+        "field": "name",
+        "l": {"name": "YUI SUZUKI"},
+        "r": {"name": "铃木结衣"},
+        "expected": "written in different scripts",
+    },
+    # A birth date read from the number both records hold adds nothing to the number's agreement.
+    {
+        "field": "birth_date",
+        "l": {"id_number": ID},
+        "r": {"id_number": ID, "birth_date": "1949-12-31"},
+        "expected": "read from the number both records share",
+    },
+    {
+        "field": "birth_date",
+        "l": {"id_number": ID},
+        "r": {"id_number": OTHER_VALID_ID, "birth_date": "1949-12-31"},
+        "expected": "same date",
+    },
     {
         "field": "phone",
         "l": {"phone": "13812345678"},

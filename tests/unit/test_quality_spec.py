@@ -33,6 +33,7 @@ checks:
     expect: in_set
     column: id_type
     values: [cn_resident_id, passport]
+    mostly: 0.9
 """
 
 
@@ -44,6 +45,35 @@ def test_contract_checks_are_typed(tmp_path: Path) -> None:
     assert [type(c) for c in checks] == [CheckSpec, CheckSpec]
     assert checks[1].severity == "block"
     assert checks[1].values == ("cn_resident_id", "passport")
+
+
+def test_a_block_check_on_data_must_tolerate_some_rows(tmp_path: Path) -> None:
+    """A block check that one failing row would trip is refused when the contract loads: one bad
+    record never stops a district's publish."""
+    path = tmp_path / "clinic.yaml"
+    path.write_text(CONTRACT.replace("    mostly: 0.9\n", ""), encoding="utf-8")
+    with pytest.raises(ContractError, match=r"clinic\.yaml.*ward_known.*block check needs mostly below 1"):
+        load_contract(path)
+
+
+def test_only_integrity_checks_block_on_one_row() -> None:
+    """The catalogue's single-row block checks guard gridsync's own output; the resident-level
+    identity check warns, and blocks only past a systemic share."""
+    single_row_blocks = {
+        check.id
+        for check in check_catalogue().defaults + check_catalogue().warehouse
+        if check.severity == "block" and check.mostly >= 1.0
+    }
+    assert single_row_blocks == {"resident_id_unique", "every_record_linked"}
+    by_id = {check.id: check for check in check_catalogue().warehouse}
+    assert by_id["one_resident_per_id_number"].severity == "warn"
+    assert (
+        by_id["id_numbers_not_split_systemically"].severity,
+        by_id["id_numbers_not_split_systemically"].mostly,
+    ) == (
+        "block",
+        0.99,
+    )
 
 
 def test_contract_check_missing_a_parameter_names_the_key(tmp_path: Path) -> None:

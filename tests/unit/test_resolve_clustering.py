@@ -14,14 +14,18 @@ ID_A = "11010519491231002X"
 ID_B = "110105194912310011"
 
 
-def frame(records: dict[str, str | None]) -> pd.DataFrame:
-    """Matching-frame columns for records given as ``ref -> valid citizen ID (or None)``."""
+def frame(records: dict[str, str | None], names: dict[str, str] | None = None) -> pd.DataFrame:
+    """Matching-frame columns for records given as ``ref -> valid citizen ID (or None)``, each
+    named ``zhangwei`` in Han script unless ``names`` gives ``ref -> 'script:key'``."""
+    named = [(names or {}).get(ref, "han:zhangwei").split(":") for ref in records]
     return pd.DataFrame(
         {
             "unique_id": list(records),
             "id_type": ["cn_resident_id"] * len(records),
             "id_key": list(records.values()),
             "id_is_valid": [number is not None for number in records.values()],
+            "name_script": [script for script, _ in named],
+            "name_key": [key or None for _, key in named],
         }
     )
 
@@ -42,6 +46,32 @@ def clusters_of(result: Any) -> set[frozenset[str]]:
 
 
 CASES: list[dict[str, Any]] = [
+    {
+        "behaviour": "a number under another name links nobody by itself; the names agreeing do",
+        "records": {"a:0": None, "a:1": ID_A, "b:0": ID_B, "b:1": ID_A, "c:1": ID_A},
+        "names": {"a:0": "han:lina", "b:0": "han:lina", "c:1": "han:zhangxiaoming"},
+        "pairs": pairs(),
+        "decisions": decisions(),
+        "expected": {frozenset({"a:1", "b:1"}), frozenset({"c:1"}), frozenset({"a:0"}), frozenset({"b:0"})},
+    },
+    {
+        "behaviour": "a holder without a name, or named in another script, joins its number",
+        "records": {"a:1": ID_A, "b:1": ID_A, "c:1": ID_A},
+        "names": {"b:1": "latin:SUZUKIYUI", "c:1": "han:"},
+        "pairs": pairs(),
+        "decisions": decisions(),
+        "expected": {frozenset({"a:1", "b:1", "c:1"})},
+    },
+    {
+        "behaviour": "a number under another name is still linked when the model is sure",
+        "records": {"a:1": ID_A, "c:1": ID_A},
+        "names": {"c:1": "han:zhangwie"},
+        "pairs": pairs(("a:1", "c:1", 0.9999, 20.0), name_level="one character apart").assign(
+            id_number_level="same number"
+        ),
+        "decisions": decisions(),
+        "expected": {frozenset({"a:1", "c:1"})},
+    },
     {
         "behaviour": "same valid ID links without any score",
         "records": {"a:1": ID_A, "b:1": ID_A},
@@ -128,7 +158,8 @@ CASES: list[dict[str, Any]] = [
 @pytest.mark.parametrize("case", CASES, ids=[c["behaviour"] for c in CASES])
 def test_clusters(case: dict[str, Any]) -> None:
     """Records end up in the expected clusters."""
-    result = cluster_records(frame(case["records"]), case["pairs"], case["decisions"], matching_config())
+    records = frame(case["records"], case.get("names"))
+    result = cluster_records(records, case["pairs"], case["decisions"], matching_config())
     assert clusters_of(result) == case["expected"]
 
 
