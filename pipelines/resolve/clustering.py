@@ -1,12 +1,13 @@
 """Clusters of records that are one person, with guards against over-merging.
 
 Links come from three places: records sharing a valid number of an exclusive document type under
-the same name (the deterministic rule; a number that contradicts its own record is not valid
-here, and a holder bearing another name is left to the model), scored pairs at or above the link
-threshold, and reviewers' "same person" decisions. Connected components of those links are the clusters, except where a component would
-hold two different exclusive document numbers or a pair a reviewer called "not the same". Such a
-component is rebuilt greedily, strongest link first, refusing every link that would join
-contradictory records; every refusal (and every join allowed on overwhelming evidence) is logged.
+the same name (the deterministic rule; a number that contradicts its own record is not valid here,
+and a holder bearing another name is left to the model), scored pairs at or above the link
+threshold, and reviewers' "same person" decisions. Connected components of those links are the
+clusters, except where a component would hold two different exclusive document numbers or a pair a
+reviewer called "not the same". Such a component is rebuilt greedily, strongest link first,
+refusing every link that would join contradictory records; every refusal (and every join allowed on
+overwhelming evidence) is logged.
 
 Every decision is local to a connected component of the links, so an incremental run may
 recluster only the components that changed records touch and keep every other one as it was.
