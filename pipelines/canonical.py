@@ -137,11 +137,24 @@ def staged_field_name(canonical_name: str) -> str:
     return "is_deceased" if canonical_name == "deceased" else canonical_name
 
 
+# The parsed parts of each address field (`pipelines.standardize.addresses.ADDRESS_PARTS`).
+ADDRESS_FIELDS = ("address", "registered_address")
+
+
+def address_parts_column(field: str) -> str:
+    """The staged column holding the parsed parts of an address field."""
+    return f"{field}_parts"
+
+
 @cache
 def staged_schema() -> pa.Schema:
     """Arrow schema of staged records: lineage, canonical fields, then staging extras."""
+    from pipelines.standardize.addresses import ADDRESS_PARTS  # the parser's own declaration
+
     canonical = [(staged_field_name(f.name), f.arrow_type) for f in canonical_fields().values()]
-    return pa.schema(_LINEAGE + canonical + _STAGED_EXTRA)
+    parts = pa.struct([(name, pa.string()) for name in ADDRESS_PARTS])
+    addresses = [(address_parts_column(field), parts) for field in ADDRESS_FIELDS]
+    return pa.schema(_LINEAGE + canonical + _STAGED_EXTRA + addresses)
 
 
 QUARANTINE_SCHEMA = pa.schema(

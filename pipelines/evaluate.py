@@ -265,6 +265,106 @@ def unchanged_records(before: pa.Table, after: pa.Table) -> pa.Table:
     return joined.select(keys[:2])
 
 
+@dataclass(frozen=True)
+class PlacementScore:
+    """How well residents are put in place, against the truth's flats, households and grids.
+
+    Each true person is scored through the resident holding most of their records (ties: the
+    smallest resident id). Pairs are unordered pairs of persons.
+
+    Attributes:
+        persons: Persons scored (a record in the warehouse and a true grid or flat).
+        grid_accuracy: Share of persons with a true grid whose resident is in that grid.
+        unplaced: Persons with a true grid whose resident has no grid.
+        same_flat: Pairwise precision, recall and F1 of "lives in the same flat".
+        same_household: The same for "is in the same household".
+    """
+
+    persons: int
+    grid_accuracy: float
+    unplaced: int
+    same_flat: dict[str, float]
+    same_household: dict[str, float]
+
+
+_PLACED_PERSONS = """
+with votes as (
+    select t.person_key, l.resident_id, count(*) as n
+    from truth t join links l using (source_system, source_record_id)
+    where t.person_key is not null group by all
+),
+chosen as (
+    select person_key, arg_min(resident_id, (-n, resident_id)) as resident_id from votes group by person_key
+),
+places as (
+    select person_key, any_value(dwelling_key) as true_flat, any_value(household_key) as true_household,
+           any_value(grid_code) as true_grid
+    from truth where person_key is not null group by person_key
+)
+select c.person_key, p.true_flat, p.true_household, p.true_grid,
+       r.dwelling_id as flat, r.household_id as household, r.grid_code as grid
+from chosen c join places p using (person_key) join resident r using (resident_id)
+"""
+
+
+def _pairwise(connection: duckdb.DuckDBPyConnection, truth: str, predicted: str) -> dict[str, float]:
+    """Pairwise precision, recall and F1 of persons sharing ``predicted`` against ``truth``."""
+    counts = connection.sql(
+        f"""
+        select
+            (select coalesce(sum(n * (n - 1) // 2), 0) from
+                (select count(*) n from placed where {predicted} is not null group by {predicted})),
+            (select coalesce(sum(n * (n - 1) // 2), 0) from
+                (select count(*) n from placed where {truth} is not null group by {truth})),
+            (select coalesce(sum(n * (n - 1) // 2), 0) from
+                (select count(*) n from placed where {truth} is not null and {predicted} is not null
+                 group by {truth}, {predicted}))
+        """
+    ).fetchall()[0]
+    predicted_pairs, true_pairs, correct = (int(value) for value in counts)
+    precision = correct / predicted_pairs if predicted_pairs else 1.0
+    recall = correct / true_pairs if true_pairs else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 6), "recall": round(recall, 6), "f1": round(f1, 6)}
+
+
+def score_placement(links: pa.Table, residents: pa.Table, truth: pa.Table) -> PlacementScore | None:
+    """Grid accuracy and same-flat, same-household pairwise scores of the residents' places.
+
+    Args:
+        links: ``source_system, source_record_id, resident_id``.
+        residents: ``resident_id, dwelling_id, household_id, grid_code``.
+        truth: Per record ``person_key`` and the person's ``dwelling_key``, ``household_key`` and
+            ``grid_code``.
+
+    Returns:
+        The score; None when the truth holds no places.
+    """
+    if "grid_code" not in truth.column_names or "dwelling_key" not in truth.column_names:
+        return None
+    connection = duckdb.connect()
+    try:
+        connection.register("links", links.select(["source_system", "source_record_id", "resident_id"]))
+        connection.register(
+            "resident", residents.select(["resident_id", "dwelling_id", "household_id", "grid_code"])
+        )
+        connection.register("truth", truth)
+        connection.execute(f"create table placed as {_PLACED_PERSONS}")
+        persons, with_grid, right, unplaced = connection.sql(
+            "select count(*), count(true_grid), count(*) filter (where grid = true_grid),"
+            " count(*) filter (where true_grid is not null and grid is null) from placed"
+        ).fetchall()[0]
+        return PlacementScore(
+            persons=int(persons),
+            grid_accuracy=round(right / with_grid, 6) if with_grid else 1.0,
+            unplaced=int(unplaced),
+            same_flat=_pairwise(connection, "true_flat", "flat"),
+            same_household=_pairwise(connection, "true_household", "household"),
+        )
+    finally:
+        connection.close()
+
+
 def evaluate_warehouse(layout: WarehouseLayout, truth_path: Path, before_snapshot: str | None = None) -> dict:
     """Every score of the live crosswalk, and id stability against an earlier snapshot.
 
@@ -274,8 +374,8 @@ def evaluate_warehouse(layout: WarehouseLayout, truth_path: Path, before_snapsho
         before_snapshot: Id of an earlier snapshot (still kept) to measure id stability against.
 
     Returns:
-        ``pairwise``, ``bcubed`` and, with ``before_snapshot``, ``id_stability`` (over the records
-        unchanged between the two snapshots).
+        ``pairwise``, ``bcubed``, ``placement`` (when the truth gives places) and, with
+        ``before_snapshot``, ``id_stability`` (over the records unchanged between the two snapshots).
 
     Raises:
         SnapshotNotFound: Nothing is published, or the earlier snapshot is gone.
@@ -288,6 +388,9 @@ def evaluate_warehouse(layout: WarehouseLayout, truth_path: Path, before_snapsho
         "pairwise": asdict(score_links(links, truth)),
         "bcubed": asdict(score_clusters(links, truth)),
     }
+    placement = score_placement(links, pq.read_table(snapshot.parquet("resident")), truth)
+    if placement is not None:
+        report["placement"] = asdict(placement)
     if before_snapshot:
         folder = layout.snapshots / before_snapshot / "parquet"
         if not folder.exists():

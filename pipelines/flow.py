@@ -20,11 +20,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.canonical import programmes
 from pipelines.contracts import SourceContract, load_contracts
 from pipelines.extract import BatchManifest, extract_source, landed_batches
 from pipelines.grants import load_grants, source_carriers
 from pipelines.keys import Keyring
 from pipelines.layout import WarehouseLayout, publish_lock, source_lock
+from pipelines.places.publish import place_tables
+from pipelines.places.register import learn_places
 from pipelines.publish import (
     MARTS_DIR,
     Snapshot,
@@ -44,6 +47,7 @@ from pipelines.quality.gate import (
     warm_up,
 )
 from pipelines.quality.holds import hold_batches, released_batches, settle_holds
+from pipelines.resolve.config import matching_config
 from pipelines.resolve.golden import GoldenRules
 from pipelines.resolve.resolution import OUTPUTS as RESOLUTION_OUTPUTS
 from pipelines.resolve.resolution import (
@@ -320,6 +324,30 @@ def warehouse_tables(
     }
 
 
+def declared_tables(contracts: Sequence[SourceContract]) -> dict[str, TableData]:
+    """Tables of what contracts and schemas declare, for marts to read: ``source_contract`` (each
+    source's title, owner and whether it is a grid roster) and ``programme``."""
+    declared = list(programmes().values())
+    return {
+        "source_contract": pa.table(
+            {
+                "source_system": pa.array([c.name for c in contracts], pa.string()),
+                "title": pa.array([c.title for c in contracts], pa.string()),
+                "owner": pa.array([c.owner for c in contracts], pa.string()),
+                "is_roster": pa.array([c.roster for c in contracts], pa.bool_()),
+            }
+        ),
+        "programme": pa.table(
+            {
+                "programme": pa.array([p.name for p in declared], pa.string()),
+                "title": pa.array([p.title for p in declared], pa.string()),
+                "pays_person": pa.array([p.pays_person for p in declared], pa.bool_()),
+                "groups": pa.array([list(p.groups) for p in declared], pa.list_(pa.string())),
+            }
+        ),
+    }
+
+
 def publish_inputs(layout: WarehouseLayout, sources: list[str], sources_dir: Path, grants_dir: Path) -> str:
     """Fingerprint of everything a snapshot is made from.
 
@@ -534,6 +562,8 @@ def reconcile_and_publish(
     sources = [c.name for c in contracts]
     keys = keys or Keyring.load()
     warm_up()
+    with timed(summary, "places"):
+        register = learn_places(layout, sources, matching_config().exclusive_id_types)
     with timed(summary, "resolve"):
         resolution = resolve_identities(
             layout,
@@ -544,7 +574,11 @@ def reconcile_and_publish(
             golden_rules=GoldenRules.from_contracts(contracts),
         )
     snapshot_id = new_snapshot_id()
-    tables = warehouse_tables(layout, sources, resolution, snapshot_id)
+    tables = (
+        warehouse_tables(layout, sources, resolution, snapshot_id)
+        | place_tables(register)
+        | declared_tables(contracts)
+    )
     with timed(summary, "validate"):
         outcome = validate_run(tables, contracts, summary.run_id)
     summary.quality = [asdict(result) for result in outcome.results]

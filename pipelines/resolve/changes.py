@@ -15,6 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.canonical import staged_schema
+from pipelines.places.register import PLACE_COLUMNS
 from pipelines.resolve.config import MatchingConfig
 from pipelines.resolve.features import (
     FRAME_TABLE,
@@ -35,13 +36,16 @@ def hash_sql(columns: Iterable[str], alias: str) -> str:
 
 # The staged fields a golden record and conflicts read (all but the batch): their hash tells which
 # residents to build again. The matching inputs' hash tells which frame rows to derive again.
-CONTENT_COLUMNS = tuple(name for name in staged_schema().names if name != "batch_id")
+CONTENT_COLUMNS = (*(name for name in staged_schema().names if name != "batch_id"), *PLACE_COLUMNS)
+# A record's places (from the place register) change without its source delivering it again (an
+# alias learnt, a grid found): their narrow hash is compared for every record.
+PLACE_HASH = f"hash({', '.join(PLACE_COLUMNS)})"
 
 # Record states of the clustered records ({assigned}), named (``cluster_ids``).
 RECORD_STATE_SQL = """
 select c.unique_id, c.source_system, c.source_record_id, c.batch_id, a.component_key, a.cluster_key,
-       a.match_rule, cast(a.match_score as double) as match_score, c.record_hash, c.input_hash,
-       c.content_hash, i.resident_id
+       a.match_rule, cast(a.match_score as double) as match_score, c.record_hash, c.place_hash,
+       c.input_hash, c.content_hash, i.resident_id
 from {assigned} a join current_records c using (unique_id) join cluster_ids i using (cluster_key)
 """
 
@@ -62,11 +66,14 @@ def find_changes(connection: duckdb.DuckDBPyConnection) -> None:
         create or replace temp table delivered as
         select s.unique_id as previous, {record_ref("r")} as unique_id,
                s.input_hash as previous_input_hash, s.content_hash as previous_content_hash
-        from (select source_system, source_record_id, batch_id, record_hash from records) r
-        full join (select unique_id, batch_id, record_hash, input_hash, content_hash from record_state) s
+        from (select source_system, source_record_id, batch_id, record_hash, {PLACE_HASH} as place_hash
+              from records) r
+        full join (select unique_id, batch_id, record_hash, place_hash, input_hash, content_hash
+                   from record_state) s
             on s.unique_id = {record_ref("r")}
         where s.unique_id is null or r.source_system is null
            or r.batch_id is distinct from s.batch_id or r.record_hash is distinct from s.record_hash
+           or r.place_hash is distinct from s.place_hash
         """,
     )
     new_batches = [
@@ -158,10 +165,12 @@ def find_affected(
         connection,
         """
         create or replace temp table current_records as
-        select unique_id, source_system, source_record_id, batch_id, record_hash, input_hash, content_hash
+        select unique_id, source_system, source_record_id, batch_id, record_hash, place_hash, input_hash,
+               content_hash
         from changed_rows where not removed
         union all
-        select unique_id, source_system, source_record_id, batch_id, record_hash, input_hash, content_hash
+        select unique_id, source_system, source_record_id, batch_id, record_hash, place_hash, input_hash,
+               content_hash
         from record_state semi join affected using (unique_id) anti join changed_rows using (unique_id)
         """,
     )
@@ -201,8 +210,8 @@ def update_record_states(connection: duckdb.DuckDBPyConnection) -> None:
         """
         insert into record_state by name
         select c.unique_id, c.source_system, c.source_record_id, c.batch_id, r.component_key,
-               r.cluster_key, r.match_rule, r.match_score, c.record_hash, c.input_hash, c.content_hash,
-               r.resident_id
+               r.cluster_key, r.match_rule, r.match_score, c.record_hash, c.place_hash, c.input_hash,
+               c.content_hash, r.resident_id
         from restaged r join current_records c using (unique_id)
         """,
     )
@@ -214,7 +223,7 @@ def _read_delivered_rows(connection: duckdb.DuckDBPyConnection, among: str) -> N
         connection,
         f"""
         create or replace temp table changed_rows as
-        select r.*, {record_ref("r")} as unique_id,
+        select r.*, {record_ref("r")} as unique_id, {PLACE_HASH} as place_hash,
                {hash_sql(INPUT_COLUMNS, "r")} as input_hash,
                {hash_sql(CONTENT_COLUMNS, "r")} as content_hash, false as removed,
                d.previous_input_hash, d.previous_content_hash

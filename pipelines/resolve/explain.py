@@ -20,7 +20,7 @@ def comparison_levels(
     """The level label each comparison gives the pair ``left``, ``right``.
 
     Args:
-        records: Staged records holding both records.
+        records: Staged records holding both records, with their places.
         left: Record reference ``source_system:source_record_id``.
         right: The other record reference.
         config: The matching configuration; the declared one by default.
@@ -37,7 +37,8 @@ def levels_of_pairs(
     """`comparison_levels` for many pairs of the same records at once.
 
     Args:
-        records: Staged records holding every record of the pairs.
+        records: Staged records holding every record of the pairs, with their places
+            (``places.register.PLACE_COLUMNS``).
         pairs: Record reference pairs.
         config: The matching configuration; the declared one by default.
 

@@ -63,6 +63,10 @@ INPUT_COLUMNS = (
     "phone",
     "address",
     "registered_address",
+    "building_id",
+    "dwelling_id",
+    "registered_building_id",
+    "registered_dwelling_id",
 )
 INPUT_HASH = f"hash({', '.join(INPUT_COLUMNS)})"
 
@@ -114,7 +118,13 @@ select
                  strip_accents(lower(coalesce(address, registered_address))), '[\\s[:punct:]]+'
              ),
              lambda word: word <> ''
-         ))) end as address_words
+         ))) end as address_words,
+    -- the record's flats and buildings (where it lives, where it is registered) from the place register
+    list_distinct(list_filter([dwelling_id, registered_dwelling_id], lambda place: place is not null))
+        as dwellings,
+    list_distinct(list_filter([building_id, registered_building_id], lambda place: place is not null))
+        as buildings,
+    coalesce(dwelling_id, registered_dwelling_id) as dwelling_key
 from {records}
 """
 

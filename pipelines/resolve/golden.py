@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from pipelines.canonical import canonical_fields, programmes, staged_field_name
 from pipelines.contracts import DEFAULT_PRIORITY, SourceContract
+from pipelines.resolve.features import run_sql
 from pipelines.standardize.records import VALID_ID_STATUSES
 
 # Staged columns that are lineage or matching aids, not golden fields.
@@ -123,19 +124,71 @@ def build_residents(
         with ordered as (
             select *, row_number() over (
                 order by coalesce(epoch(updated_at), 0) desc, source_record_id, source_system
-            ) as record_order
+            ) as record_order,
+            count(building_id) over (partition by resident_id, building_id) as place_support
             from {linked_records} join source_rank using (source_system)
+        ),
+        golden as (
+            select
+                resident_id,
+                {", ".join(picks)},
+                {_PLACE_PICKS},
+                cast(bit_count(bit_or(source_bit)) as bigint) as source_count,
+                count(*) as record_count
+            from ordered
+            group by resident_id
         )
-        select
-            resident_id,
-            {", ".join(picks)},
-            cast(bit_count(bit_or(source_bit)) as bigint) as source_count,
-            count(*) as record_count
-        from ordered
-        group by resident_id
+        select * exclude (grid_code, grid_code_source, place, registered_place, household_id),
+            coalesce(place.dwelling_id, registered_place.dwelling_id) as dwelling_id,
+            coalesce(place.building_id, registered_place.building_id) as building_id,
+            coalesce(
+                place.declared_grid_code, place.place_grid_code, grid_code, registered_place.place_grid_code
+            ) as grid_code,
+            case when place.declared_grid_code is not null then place.source_system
+                 when place.place_grid_code is not null then 'place register'
+                 when grid_code is not null then grid_code_source
+                 when registered_place.place_grid_code is not null then 'registered address'
+            end as grid_code_source,
+            coalesce(place.source_system, registered_place.source_system) as place_source,
+            -- where a person lives, when no record says: the registered flat, so marked
+            case when place.building_id is not null then 'actual address'
+                 when registered_place.building_id is not null then 'registered address'
+            end as place_basis,
+            registered_place.dwelling_id as registered_dwelling_id,
+            registered_place.building_id as registered_building_id,
+            household_id as registered_household_id,
+            place.co_household_id,
+            coalesce(household_id, place.co_household_id) as household_id,
+            case when registered_place.dwelling_id is not null and place.dwelling_id is not null
+                     then registered_place.dwelling_id <> place.dwelling_id
+                 when registered_place.building_id is not null and place.building_id is not null
+                     then registered_place.building_id <> place.building_id
+            end as lives_apart_from_registration
+        from golden
         order by resident_id
         """
     ).to_arrow_table()
+
+
+# Where a resident lives is the place of one record: the building most of the resident's records
+# agree on (two departments writing one building outweigh a single record, however trusted),
+# then as the address is chosen (the source ranked highest for addresses, then the latest); its
+# flat, building, grid and the co-residents' household stay together. The registered place follows
+# the registered address's ranking, the registered household (户号) the household number's.
+_MOST_SUPPORT, _SUPPORT_SPAN = 63, 2**48
+_PLACE_PICKS = f"""
+    arg_min(struct_pack(dwelling_id, building_id, place_grid_code, co_household_id, source_system,
+                        declared_grid_code := grid_code),
+            ({_MOST_SUPPORT} - least(place_support, {_MOST_SUPPORT})) * {_SUPPORT_SPAN}
+            + (rank_address + 100) * {_RECORD_ORDER_SPAN} + record_order)
+        filter (where building_id is not null) as place,
+    arg_min(struct_pack(dwelling_id := registered_dwelling_id, building_id := registered_building_id,
+                        place_grid_code := registered_grid_code, source_system),
+            rank_registered_address * {_RECORD_ORDER_SPAN} + record_order)
+        filter (where registered_building_id is not null) as registered_place,
+    arg_min(household_id, rank_household_number * {_RECORD_ORDER_SPAN} + record_order)
+        filter (where household_id is not null) as household_id
+"""
 
 
 def find_conflicts(
@@ -280,3 +333,36 @@ def golden_records(
     finally:
         connection.unregister("resident_golden")
     return resident, conflicts
+
+
+def settle_households(connection: duckdb.DuckDBPyConnection, residents: str = "resident") -> None:
+    """Put each resident outside any registered household (户号) into the registered household
+    living in their flat, when exactly one lives there (a member the household register misses);
+    else they keep the household of the people sharing their flat.
+
+    A resident's household depends on who else lives in the flat, so this runs over every
+    resident after golden records are built or updated (one grouped pass).
+
+    Args:
+        connection: DuckDB connection holding the golden residents.
+        residents: The golden residents' table (updated in place).
+    """
+    run_sql(
+        connection,
+        f"""
+        update {residents} set household_id = settled.household_id
+        from (
+            with flat_household as (
+                select dwelling_id, min(registered_household_id) as household_id from {residents}
+                where registered_household_id is not null and dwelling_id is not null
+                  and not coalesce(is_deceased, false)
+                group by dwelling_id having count(distinct registered_household_id) = 1
+            )
+            select r.resident_id,
+                   coalesce(r.registered_household_id, f.household_id, r.co_household_id) as household_id
+            from {residents} r left join flat_household f using (dwelling_id)
+        ) settled
+        where settled.resident_id = {residents}.resident_id
+          and settled.household_id is distinct from {residents}.household_id
+        """,
+    )

@@ -33,8 +33,10 @@ import pyarrow.parquet as pq
 from pipelines.canonical import staged_schema
 from pipelines.keys import Keyring
 from pipelines.layout import WarehouseLayout, scratch_directory, staging_directory
+from pipelines.places.register import PLACE_COLUMNS, PLACES_FILE, places_folder
 from pipelines.resolve.changes import (
     CONTENT_COLUMNS,
+    PLACE_HASH,
     RECORD_STATE_SQL,
     find_affected,
     find_changes,
@@ -57,7 +59,7 @@ from pipelines.resolve.features import (
     sql_text,
     update_matching_frame,
 )
-from pipelines.resolve.golden import GoldenRules, golden_records
+from pipelines.resolve.golden import GoldenRules, golden_records, settle_households
 from pipelines.resolve.ids import ID_EVENT_COLUMNS, assign_resident_ids, settled_clusters
 from pipelines.resolve.matching import (
     PAIRS_TABLE,
@@ -170,14 +172,33 @@ def register_staged_records(
     connection: duckdb.DuckDBPyConnection, layout: WarehouseLayout, sources: list[str]
 ) -> None:
     """Make the current staged records of every source the view ``records`` (read from Parquet
-    by DuckDB as it needs them, never held whole in memory)."""
+    by DuckDB as it needs them, never held whole in memory), each with its places from the place
+    register (``PLACE_COLUMNS``: null where the register has none, or there is no register)."""
     folders = [current_state_dir(layout, source) for source in sources]
     files = [str(folder / RECORDS) for folder in folders if folder is not None]
     if not files:
-        connection.register("records", staged_schema().empty_table())
+        empty = staged_schema().empty_table()
+        for name in PLACE_COLUMNS:
+            empty = empty.append_column(name, pa.array([], pa.string()))
+        connection.register("records", empty)
         return
     listed = ", ".join(sql_text(name) for name in files)
-    run_sql(connection, f"create or replace temp view records as from read_parquet([{listed}])")
+    register = places_folder(layout) / PLACES_FILE
+    if register.exists():
+        run_sql(connection, f"attach if not exists {sql_text(str(register))} as places (read_only)")
+        placed = "places.record_place"
+    else:
+        nulls = ", ".join(f"cast(null as varchar) as {name}" for name in PLACE_COLUMNS)
+        placed = f"(select cast(null as varchar) as unique_id, {nulls} where false)"
+    run_sql(
+        connection,
+        f"""
+        create or replace temp view records as
+        select s.*, {", ".join(f"p.{name}" for name in PLACE_COLUMNS)}
+        from read_parquet([{listed}]) s
+        left join {placed} p on p.unique_id = {record_ref("s")}
+        """,
+    )
 
 
 def resolve_identities(
@@ -279,7 +300,7 @@ class _Run:
             f"""
             create or replace temp table current_records as
             select {record_ref("r")} as unique_id, r.source_system, r.source_record_id, r.batch_id,
-                   r.record_hash, {hash_sql(INPUT_COLUMNS, "r")} as input_hash,
+                   r.record_hash, {PLACE_HASH} as place_hash, {hash_sql(INPUT_COLUMNS, "r")} as input_hash,
                    {hash_sql(CONTENT_COLUMNS, "r")} as content_hash
             from records r
             """,
@@ -316,6 +337,7 @@ class _Run:
             with self.step("golden", connection):
                 resident, conflicts = self._golden(connection, "records", "record_state")
                 _create(connection, "resident", resident)
+                settle_households(connection)
                 _create(connection, "resident_conflict", conflicts)
                 del resident, conflicts
             with self.step("explain", connection):
@@ -484,6 +506,7 @@ class _Run:
         resident, conflicts = self._golden(connection, "records", "touched_states")
         for table, rows in (("resident", resident), ("resident_conflict", conflicts)):
             run_with_rows(connection, f"insert into {table} by name from incoming_rows", rows)
+        settle_households(connection)
 
     def _golden(
         self, connection: duckdb.DuckDBPyConnection, records: str, states: str

@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from pipelines.resolve.model import TrainedModel
 
-STORE_FORMAT = 4
+STORE_FORMAT = 5
 STORE_FILE, MODEL_DIR = "identity.duckdb", "model"
 
 # The published outputs, each with the order `read_output` gives its rows in.

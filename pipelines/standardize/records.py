@@ -11,6 +11,7 @@ import datetime as dt
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import duckdb
@@ -20,15 +21,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.canonical import (
+    ADDRESS_FIELDS,
     FINDING_SCHEMA,
     PROGRAMME_TYPE,
     QUARANTINE_SCHEMA,
+    address_parts_column,
     name_parts,
     staged_field_name,
     staged_schema,
 )
 from pipelines.contracts import FieldMapping, ProgrammeMapping, SourceContract
+from pipelines.places.divisions import load_divisions
 from pipelines.quality_rules import rule
+from pipelines.standardize.addresses import AddressParser, parse_addresses
 from pipelines.standardize.dates import parse_date
 from pipelines.standardize.id_number import normalize_id_number
 from pipelines.standardize.names import name_pinyin, normalize_name
@@ -309,6 +314,40 @@ def _phone_column(
     return {"phone": phones}
 
 
+@cache
+def _address_parser() -> AddressParser:
+    """The parser of staging: the national table and every district reference in schemas/."""
+    return AddressParser(load_divisions())
+
+
+def _address_columns(
+    contract: SourceContract, values: dict[str, pd.Series], problems: _Problems
+) -> dict[str, pa.Array]:
+    """The parsed parts of each address field; an address that names no building is a finding."""
+    columns = {}
+    for field in ADDRESS_FIELDS:
+        texts = values.get(field)
+        if texts is None:
+            continue
+        parts = parse_addresses(pa.array(texts, pa.string(), from_pandas=True), _address_parser())
+        status = pd.Series(parts.column("status").to_numpy(zero_copy_only=False), index=texts.index)
+        unplaced = texts.notna() & status.isin(("partial", "unparsed"))
+        reasons = pd.Series(parts.column("reason").to_numpy(zero_copy_only=False), index=texts.index)
+        problems.report(unplaced, "address_not_placed", _column_of(contract, field), reasons)
+        columns[address_parts_column(field)] = pa.StructArray.from_arrays(
+            [column.combine_chunks() for column in parts.columns], names=parts.column_names
+        )
+    return columns
+
+
+def _column_of(contract: SourceContract, field: str) -> str | None:
+    """The source column a canonical field is read from (an address of kind registered too)."""
+    mapping = contract.fields.get(field) or (
+        contract.fields.get("address") if field == "registered_address" else None
+    )
+    return mapping.column if mapping is not None else None
+
+
 def _programme_entries(
     mapping: ProgrammeMapping, raw: pd.DataFrame, problems: _Problems, position: np.ndarray
 ) -> pa.Table:
@@ -499,10 +538,11 @@ def standardize_batch(
     staged |= _phone_column(contract, values, problems)
     staged["gender"] = _gender_column(values, problems)
     programmes = _programmes_column(contract, raw, problems)
+    addresses = _address_columns(contract, values, problems)
     _check_against_id_number(contract, staged, problems)
     _check_birth_dates(contract, staged, problems, today or dt.date.today())
     keep = _reject_unusable(contract, staged, problems)
-    records = _records_table(contract, raw, staged, programmes, batch_id, keep)
+    records = _records_table(contract, raw, staged, {"programmes": programmes, **addresses}, batch_id, keep)
     quarantine, findings = problems.tables(keep)
     return StagedBatch(records=records, quarantine=quarantine, findings=findings)
 
@@ -511,7 +551,7 @@ def _records_table(
     contract: SourceContract,
     raw: pd.DataFrame,
     staged: dict[str, pd.Series],
-    programmes: pa.Array,
+    arrow_columns: dict[str, pa.Array],
     batch_id: str,
     keep: pd.Series,
 ) -> pa.Table:
@@ -526,7 +566,10 @@ def _records_table(
     for field, series in staged.items():
         if not field.startswith("_"):
             columns[staged_field_name(field)] = series
-    arrow_columns = {"programmes": programmes}
+    arrow_names = {"programmes", *(address_parts_column(field) for field in ADDRESS_FIELDS)}
+    arrow_columns = {
+        name: arrow_columns.get(name, pa.nulls(len(raw), schema.field(name).type)) for name in arrow_names
+    }
     pandas_names = [name for name in schema.names if name not in arrow_columns]
     frame = pd.DataFrame({name: columns.get(name, [None] * len(raw)) for name in pandas_names})
     kept = keep.to_numpy(dtype=bool)

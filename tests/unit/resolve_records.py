@@ -8,6 +8,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipelines.canonical import staged_schema
+from pipelines.places.register import PLACE_COLUMNS
 from pipelines.standardize.id_number import normalize_id_number
 from pipelines.standardize.names import name_pinyin, normalize_name
 from pipelines.standardize.phones import normalize_phone
@@ -35,12 +36,18 @@ def staged_record(ref: str, **raw: Any) -> dict[str, Any]:
         "birth_date": dt.date.fromisoformat(birth) if birth else None,
         "phone": normalize_phone(raw["phone"]) if raw.get("phone") else None,
         "address": raw.get("address"),
+        "registered_address": raw.get("registered_address"),
         "is_deceased": raw.get("is_deceased"),
         "programmes": raw.get("programmes"),
+        **{name: raw.get(name) for name in PLACE_COLUMNS},
         "record_hash": raw.get("record_hash", repr(sorted(raw.items()))),
     }
 
 
 def staged_table(records: list[dict[str, Any]]) -> pa.Table:
-    """Staged records as an Arrow table in the staged schema."""
-    return pa.Table.from_pylist(records, schema=staged_schema())
+    """Staged records as an Arrow table in the staged schema, with the place register's columns
+    (given as ``building_id``, ``dwelling_id`` … in a record, else null)."""
+    schema = staged_schema()
+    for name in PLACE_COLUMNS:
+        schema = schema.append(pa.field(name, pa.string()))
+    return pa.Table.from_pylist(records, schema=schema)

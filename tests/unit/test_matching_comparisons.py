@@ -378,6 +378,32 @@ CASES: list[dict[str, Any]] = [
         "r": {"phone": "13812345610"},
         "expected": "different",
     },
+    # The place register's flats and buildings: one flat written two ways is the same flat; a
+    # registered flat counts as one of the record's flats.
+    {
+        "field": "address",
+        "l": {"address": "兴业社区4栋1单元601", "dwelling_id": "D1", "building_id": "B1"},
+        "r": {"address": "中山大道39号4栋1单元601室", "dwelling_id": "D1", "building_id": "B1"},
+        "expected": "same flat",
+    },
+    {
+        "field": "address",
+        "l": {"address": "兴业社区4栋1单元601", "dwelling_id": "D1", "building_id": "B1"},
+        "r": {
+            "registered_address": "中山大道39号4栋1单元601室",
+            "registered_dwelling_id": "D1",
+            "registered_building_id": "B1",
+            "dwelling_id": "D7",
+            "building_id": "B7",
+        },
+        "expected": "same flat",
+    },
+    {
+        "field": "address",
+        "l": {"address": "兴业社区4栋1单元601", "dwelling_id": "D1", "building_id": "B1"},
+        "r": {"address": "中山大道39号4栋2单元1202室", "dwelling_id": "D2", "building_id": "B1"},
+        "expected": "same building",
+    },
     {
         "field": "address",
         "l": {"address": "江岸区 解放大道 1号 3栋"},

@@ -82,3 +82,20 @@ def test_programmes_follow_the_contracts_code_maps(tmp_path: Path) -> None:
         ("3", "unlisted_code", "state"),
         ("2", "unparseable_date", "start"),
     } <= reported
+
+
+def test_addresses_are_parsed_and_unplaceable_ones_reported(tmp_path: Path) -> None:
+    """Each address is staged with its parts and keys; one naming no building is a finding that
+    keeps the text."""
+    records, findings = stage(tmp_path)
+    parts = records[0]["registered_address_parts"]
+    assert (parts["district_code"], parts["community"], parts["building"], parts["status"]) == (
+        "420106",
+        "临江社区",
+        "3",
+        "building",
+    )
+    assert parts["building_key"] == "420106|临江社区|3"
+    assert records[0]["address_parts"] is None
+    unplaced = [f for f in findings if f["rule"] == "address_not_placed"]
+    assert [(f["source_record_id"], f["column"], f["value"]) for f in unplaced] == [("3", "home", "x")]
