@@ -294,7 +294,7 @@ def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Build the demo department systems and run the whole flow into a local warehouse."""
     from pipelines.demo import SpecError, build_demo, load_spec
-    from pipelines.evaluate import read_truth, score_links
+    from pipelines.evaluate import read_truth, score_links, score_placement
     from pipelines.publish import read_published
 
     try:
@@ -312,12 +312,20 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     layout = WarehouseLayout(warehouse)
     print_summary(summary, layout)
     links = read_published(layout, "resident_source_link")
-    if links is not None:
-        score = score_links(links, read_truth(systems.truth_path))
+    residents = read_published(layout, "resident")
+    if links is not None and residents is not None:
+        truth = read_truth(systems.truth_path)
+        score = score_links(links, truth)
         print(
             f"  crosswalk vs ground truth: pairwise precision {score.precision:.4f}, "
             f"recall {score.recall:.4f}, F1 {score.f1:.4f}"
         )
+        placed = score_placement(links, residents, truth)
+        if placed is not None:
+            print(
+                f"  placement vs ground truth: grid accuracy {placed.grid_accuracy:.4f}, same flat F1 "
+                f"{placed.same_flat['f1']:.4f}, same household F1 {placed.same_household['f1']:.4f}"
+            )
     report = _demo_report(layout, args.out / "report", settings) if summary.snapshot_id else None
     gridsync = _command_name()
     print(f"\ndemo finished in {time.perf_counter() - started:.1f}s. Where to look:")
