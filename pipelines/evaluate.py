@@ -250,6 +250,69 @@ def id_stability(
     return IdStability(persons=int(persons), kept=int(kept), share_kept=round(share, 6))
 
 
+@dataclass(frozen=True)
+class PlaceIdStability:
+    """How many unchanged records keep their flat's and household's ids from one run to the next.
+
+    Attributes:
+        records: Unchanged records placed in a flat in both runs.
+        dwelling_kept: Share of them whose ``dwelling_id`` stayed the same.
+        household_records: Unchanged records whose resident has a household in both runs.
+        household_kept: Share of them whose resident's ``household_id`` stayed the same.
+    """
+
+    records: int
+    dwelling_kept: float
+    household_records: int
+    household_kept: float
+
+
+def place_id_stability(before: Path, after: Path, unchanged: pa.Table) -> PlaceIdStability:
+    """Share of unchanged records whose flat and household ids stay put between two snapshots.
+
+    Args:
+        before: The earlier snapshot's ``parquet`` folder.
+        after: The later snapshot's ``parquet`` folder.
+        unchanged: ``source_system, source_record_id`` of records that did not change.
+
+    Returns:
+        The stability.
+    """
+    connection = duckdb.connect()
+    try:
+        connection.register("scope", unchanged.select(["source_system", "source_record_id"]))
+        for when, folder in (("before", before), ("after", after)):
+            connection.execute(
+                f"""
+                create view {when} as
+                select p.source_system, p.source_record_id, p.dwelling_id, r.household_id
+                from read_parquet('{folder / "source_record_place.parquet"}') p
+                join read_parquet('{folder / "resident_source_link.parquet"}') l
+                    using (source_system, source_record_id)
+                join read_parquet('{folder / "resident.parquet"}') r using (resident_id)
+                semi join scope using (source_system, source_record_id)
+                """
+            )
+        counts = connection.execute(
+            """
+            select count(*) filter (where b.dwelling_id is not null and a.dwelling_id is not null),
+                   count(*) filter (where b.dwelling_id = a.dwelling_id),
+                   count(*) filter (where b.household_id is not null and a.household_id is not null),
+                   count(*) filter (where b.household_id = a.household_id)
+            from before b join after a using (source_system, source_record_id)
+            """
+        ).fetchone() or (0, 0, 0, 0)
+    finally:
+        connection.close()
+    placed, same_flat, in_household, same_household = (int(value) for value in counts)
+    return PlaceIdStability(
+        records=placed,
+        dwelling_kept=round(same_flat / placed, 6) if placed else 1.0,
+        household_records=in_household,
+        household_kept=round(same_household / in_household, 6) if in_household else 1.0,
+    )
+
+
 def unchanged_records(before: pa.Table, after: pa.Table) -> pa.Table:
     """``source_system, source_record_id`` of records with the same record hash in both tables.
 
@@ -400,6 +463,10 @@ def evaluate_warehouse(layout: WarehouseLayout, truth_path: Path, before_snapsho
         )
         before = pq.read_table(folder / "resident_source_link.parquet")
         report["id_stability"] = asdict(id_stability(before, links, truth, unchanged))
+        if (folder / "source_record_place.parquet").exists():
+            report["place_id_stability"] = asdict(
+                place_id_stability(folder, snapshot.parquet("resident").parent, unchanged)
+            )
     return report
 
 
