@@ -120,6 +120,9 @@ _STAGED_EXTRA: list[tuple[str, pa.DataType]] = [
     ("id_number_masked", pa.string()),
     ("name_raw", pa.string()),
     ("name_pinyin", pa.string()),
+    # the name's parts, when the source keeps them apart (normalized like the name)
+    ("family_name", pa.string()),
+    ("given_name", pa.string()),
     ("programmes", PROGRAMME_TYPE),
     ("attributes", pa.string()),
     ("record_hash", pa.string()),

@@ -58,6 +58,8 @@ INPUT_COLUMNS = (
     "id_number_masked",
     "name",
     "name_pinyin",
+    "family_name",
+    "given_name",
     "gender",
     "birth_date",
     "phone",
@@ -100,6 +102,8 @@ select
     length(id_number_masked) - length(replace(id_number_masked, '*', '')) as id_mask_hidden,
     name,
     name_pinyin,
+    family_name,
+    given_name,
     case when regexp_matches(name, '[\\x{{3400}}-\\x{{9fff}}]') then 'han'
          when regexp_matches(name, '[A-Za-z]') then 'latin'
          when name is not null then 'other' end as name_script,

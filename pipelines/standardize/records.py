@@ -231,8 +231,12 @@ def _canonical_values(
 
 
 def _join_name_parts(values: dict[str, pd.Series]) -> dict[str, pd.Series]:
-    """Replace mapped name parts by the name they make (see ``canonical.yaml`` name_parts)."""
-    parts = [values.pop(part) for part in name_parts() if part in values]
+    """Add the name that mapped name parts make (see ``canonical.yaml`` name_parts); the parts
+    stay, normalized like names, so that matching can tell a changed family name."""
+    parts = [values[part] for part in name_parts() if part in values]
+    for part in name_parts():
+        if part in values:
+            values[part] = _map_distinct(values[part], normalize_name)
     if not parts:
         return values
     if len(parts) == 1:
