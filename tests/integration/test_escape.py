@@ -70,20 +70,30 @@ def everything(warehouse: Path, sql: str) -> list[tuple]:
         return connection.execute(sql).fetchall()
 
 
+def flattened(value: object) -> list[str]:
+    """A cell as text: nested values (structs, lists) and JSON text unpacked to every key and value."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [str(value)] + [text for k, v in value.items() for text in [str(k), *flattened(v)]]
+    if isinstance(value, list | tuple):
+        return [str(value)] + [text for item in value for text in flattened(item)]
+    text = str(value)
+    if text.startswith("{"):
+        with contextlib.suppress(ValueError):
+            document = json.loads(text)
+            return [text] + [str(k) for k in document] + [str(v) for v in document.values()]
+    return [text]
+
+
 def readable_text(warehouse: Path, department: str) -> list[str]:
-    """Every value the department can read, as text, JSON values unpacked too."""
+    """Every value the department can read, as text, nested and JSON values unpacked too."""
     cells: list[str] = []
     with open_snapshot(WarehouseLayout(warehouse), department) as (connection, _):
         for (table,) in connection.execute("show tables").fetchall():
             for row in connection.execute(f'select * from "{table}"').fetchall():
-                cells += [str(value) for value in row if value is not None]
-    unpacked = []
-    for cell in cells:
-        if cell.startswith("{"):
-            with contextlib.suppress(ValueError):
-                document = json.loads(cell)
-                unpacked += [str(k) for k in document] + [str(v) for v in document.values()]
-    return cells + unpacked
+                cells += [text for value in row for text in flattened(value)]
+    return cells
 
 
 def delivered_by(warehouse: Path, department: str) -> list[str]:
@@ -92,8 +102,8 @@ def delivered_by(warehouse: Path, department: str) -> list[str]:
     cells: list[str] = []
     for table in ("source_record", "quarantine", "dq_finding"):
         rows = everything(warehouse, f"select * from {table} where source_system in {tuple(owned) + ('',)}")
-        cells += [str(value) for row in rows for value in row if value is not None]
-    return cells + [str(v) for c in cells if c.startswith("{") for v in json.loads(c).values()]
+        cells += [text for row in rows for value in row for text in flattened(value)]
+    return cells
 
 
 def real_values(warehouse: Path, field: str, department: str) -> set[str]:
