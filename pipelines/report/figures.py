@@ -69,6 +69,7 @@ class ReportFigures:
     findings_by_rule: Rows
     totals: dict[str, int]
     identity: dict[str, Any]
+    places: dict[str, Any] = field(default_factory=dict)
     runs: list[RunEntry] = field(default_factory=list)
 
 
@@ -233,6 +234,40 @@ def _identity(connection: duckdb.DuckDBPyConnection, tables: set[str]) -> dict[s
     }
 
 
+def _places(connection: duckdb.DuckDBPyConnection, tables: set[str]) -> dict[str, Any]:
+    """Where residents were placed, the streets' grid figures and the rosters' open items."""
+    if not {"grid_summary", "roster_reconciliation", "resident"} <= tables:
+        return {}
+    placed = _rows(
+        connection,
+        """
+        select count(*) as residents,
+               count(*) filter (where dwelling_id is not null) as in_a_flat,
+               count(*) filter (where grid_code is not null) as in_a_grid,
+               count(*) filter (where place_basis = 'registered address') as by_registration,
+               count(*) filter (where lives_apart_from_registration) as living_apart
+        from resident where not coalesce(is_deceased, false)
+        """,
+    )[0]
+    streets = _rows(
+        connection,
+        """
+        select s.street_code, any_value(g.street_name) as street_name, s.residents, s.households,
+               s.elderly_living_alone, s.low_income_households, s.missing_from_roster,
+               s.deceased_on_roster, s.lives_elsewhere
+        from grid_summary s left join grid g on g.street_code = s.street_code
+        where s.division_level = 'street'
+        group by all order by s.street_code
+        """,
+    )
+    aliases = (
+        _rows(connection, "select level, count(*) as aliases from place_alias group by all order by level")
+        if "place_alias" in tables
+        else []
+    )
+    return {"placed": placed, "streets": streets, "aliases": aliases}
+
+
 def read_figures(snapshot: Snapshot, runs: list[RunEntry]) -> ReportFigures:
     """Read every figure of the report from a snapshot.
 
@@ -271,6 +306,7 @@ def read_figures(snapshot: Snapshot, runs: list[RunEntry]) -> ReportFigures:
             ),
             totals=totals,
             identity=_identity(connection, tables),
+            places=_places(connection, tables),
             runs=runs,
         )
     finally:

@@ -33,6 +33,13 @@ def test_report_counts_equal_warehouse_counts(systems, tmp_path: Path) -> None:
     assert shown == {(r["source_system"], r["rule"]): r["n"] for r in stored}
     assert shown == {("clinic", "duplicate_primary_key"): 1, ("clinic", "unidentifiable_record"): 1}
     assert f'id="total-quarantined">{sum(shown.values())}<' in html
+    living = rows(
+        warehouse,
+        "select count(*) as n, count(grid_code) as gridded from resident"
+        " where not coalesce(is_deceased, false)",
+    )[0]
+    assert f'id="places-residents">{living["n"]}<' in html
+    assert f'id="places-in-a-grid">{living["gridded"]}<' in html
 
     clinic = next(c for c in files.corrections if c.source_system == "clinic")
     with clinic.path.open(encoding="utf-8-sig", newline="") as handle:
