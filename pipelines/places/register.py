@@ -175,12 +175,12 @@ def build_place_register(
             _observations(connection, records, exclusive_id_types)
             _alias_evidence(connection)
             keys, groups = _buildings(connection)
-            ids = _previous_ids(previous)
-            _name_buildings(connection, keys, groups, ids)
-            _dwellings(connection, ids)
+            _previous_ids(connection, previous)
+            _name_buildings(connection, keys, groups)
+            _dwellings(connection)
             _grids(connection)
-            _households(connection, records, ids)
-            _write(connection, ids)
+            _households(connection)
+            _write(connection)
             counts = connection.sql(
                 "select (select count(*) from register.place_building),"
                 " (select count(*) from register.place_dwelling), (select count(*) from register.place_alias)"
@@ -193,31 +193,39 @@ def build_place_register(
 def _observations(
     connection: duckdb.DuckDBPyConnection, records: str, exclusive_id_types: Sequence[str]
 ) -> None:
-    """``place_obs``: one row per record and address kind with a building key, its locality
-    resolved; the person (a trusted exclusive number) and the grid the record names."""
+    """``place_records``: what the register reads of each record, in one scan of the staged
+    records; ``place_obs_keyed``: one row per record and address kind with a building key, its
+    locality resolved, the person (a trusted exclusive number) and the grid the record names."""
     types = ", ".join(sql_text(t) for t in exclusive_id_types)
     trusted = ", ".join(sql_text(s) for s in ID_STATUSES_TRUSTED)
+    placed = " or ".join(f"r.{column}.building_key is not null" for column in ADDRESS_KINDS.values())
+    run_sql(
+        connection,
+        f"""
+        create or replace temp table place_records as
+        select {record_ref("r")} as unique_id, r.grid_code, r.household_number,
+               {", ".join(f"r.{column}" for column in ADDRESS_KINDS.values())},
+               case when r.id_status in ({trusted}) and r.id_type in ({types})
+                    then r.id_type || ':' || r.id_number end as person
+        from {records} r where {placed} or r.household_number is not null
+        """,
+    )
     parts = []
     for kind, column in ADDRESS_KINDS.items():
         grid = "grid_code" if kind == "actual" else "cast(null as varchar)"
         parts.append(
             f"""
-            select {record_ref("r")} as unique_id, '{kind}' as kind, r.{column} as a, {grid} as grid_code,
-                   case when r.id_status in ({trusted}) and r.id_type in ({types})
-                        then r.id_type || ':' || r.id_number end as person
-            from {records} r where r.{column}.building_key is not null
+            select unique_id, '{kind}' as kind, {column} as a, {grid} as grid_code, person,
+                   split_part({column}.building_key, '|', 1) as written_locality,
+                   split_part({column}.building_key, '|', 2) as anchor
+            from place_records where {column}.building_key is not null
             """
         )
-    run_sql(connection, f"create or replace temp table raw_obs as {' union all '.join(parts)}")
     run_sql(
         connection,
-        """
-        create or replace temp table place_obs as
-        with split as (
-            select *, split_part(a.building_key, '|', 1) as written_locality,
-                   split_part(a.building_key, '|', 2) as anchor
-            from raw_obs
-        ),
+        f"""
+        create or replace temp table place_obs_keyed as
+        with split as ({" union all ".join(parts)}),
         anchor_locality as (
             select anchor, min(written_locality) as locality
             from split where written_locality <> '' group by anchor
@@ -226,24 +234,21 @@ def _observations(
         home as (
             select written_locality as locality from split where written_locality <> ''
             group by all order by count(*) desc, written_locality limit 1
+        ),
+        located as (
+            select s.unique_id, s.kind, s.person, s.grid_code, s.anchor,
+                   coalesce(nullif(s.written_locality, ''), l.locality, (select locality from home), '')
+                       as locality,
+                   s.a.building as building, nullif(s.a.unit, '') as unit, s.a.room as room,
+                   s.a.compound as compound, s.a.road as road, s.a.road_number as road_number,
+                   s.a.community as community, s.a.community_code as community_code, s.a.text as text,
+                   case when s.a.compound is not null then 'compound'
+                        when s.a.road_number is not null then 'road_number'
+                        when s.a.road is not null then 'road' else 'community' end as anchor_kind
+            from split s left join anchor_locality l using (anchor)
         )
-        select s.unique_id, s.kind, s.person, s.grid_code, s.anchor,
-               coalesce(nullif(s.written_locality, ''), l.locality, (select locality from home), '')
-                   as locality,
-               s.a.building as building, nullif(s.a.unit, '') as unit, s.a.room as room,
-               s.a.compound as compound, s.a.road as road, s.a.road_number as road_number,
-               s.a.community as community, s.a.community_code as community_code,
-               s.a.street as street, s.a.district as district, s.a.text as text,
-               case when s.a.compound is not null then 'compound'
-                    when s.a.road_number is not null then 'road_number'
-                    when s.a.road is not null then 'road' else 'community' end as anchor_kind
-        from split s left join anchor_locality l using (anchor)
+        select *, locality || '|' || anchor || '|' || coalesce(building, '') as key from located
         """,
-    )
-    run_sql(
-        connection,
-        "create or replace temp table place_obs_keyed as "
-        "select *, locality || '|' || anchor || '|' || coalesce(building, '') as key from place_obs",
     )
 
 
@@ -390,63 +395,111 @@ def _buildings(connection: duckdb.DuckDBPyConnection) -> tuple[list[str], np.nda
     return names, np.array([numbered[place[name]] for name in names], dtype=np.int64)
 
 
-def _previous_ids(previous: Path) -> dict[tuple[str, str], str]:
-    """The id map of the previous register (kind, key) → id; empty without one."""
-    if not previous.exists():
-        return {}
-    connection = duckdb.connect(str(previous), read_only=True)
-    try:
-        rows = connection.sql("select kind, key, id from place_key_id").fetchall()
-    finally:
-        connection.close()
-    return {(kind, key): place_id for kind, key, place_id in rows}
+def _previous_ids(connection: duckdb.DuckDBPyConnection, previous: Path) -> None:
+    """``previous_ids``: the id map of the previous register (kind, key, id); empty without one."""
+    run_sql(
+        connection,
+        "create or replace temp table previous_ids (kind varchar, key varchar, id varchar)",
+    )
+    if previous.exists():
+        run_sql(connection, f"attach {sql_text(str(previous))} as previous_register (read_only)")
+        try:
+            run_sql(
+                connection,
+                "insert into previous_ids select kind, key, id from previous_register.place_key_id",
+            )
+        finally:
+            run_sql(connection, "detach previous_register")
+    run_sql(connection, "create or replace temp table next_ids as from previous_ids")
 
 
-def new_place_id(prefix: str) -> str:
-    """A fresh random public id (never derived from source data)."""
-    return prefix + secrets.token_hex(8).upper()
+def new_place_ids(prefix: str, count: int) -> list[str]:
+    """Fresh random public ids (never derived from source data)."""
+    return [prefix + secrets.token_hex(8).upper() for _ in range(count)]
 
 
-def _inherit(members: dict[str, int], kind: str, ids: dict[tuple[str, str], str], prefix: str) -> str:
-    """The id that most of a group's records held before through their keys (``members``: key →
-    records; ties: the smallest id), else a new one."""
-    weights: dict[str, int] = {}
-    for key, records in members.items():
-        if (kind, key) in ids:
-            weights[ids[(kind, key)]] = weights.get(ids[(kind, key)], 0) + records
-    if not weights:
-        return new_place_id(prefix)
-    return min(weights, key=lambda place_id: (-weights[place_id], place_id))
+def _assign_ids(connection: duckdb.DuckDBPyConnection, kind: str, members: str, prefix: str) -> str:
+    """Give each group of keys an id that stays put: the id most of its records held before
+    through its keys (ties: the smallest id); a group that would take an id a larger group keeps
+    (a place split in two), and a group none of whose keys had one, gets a new random id.
+
+    Args:
+        connection: The register's connection, holding ``previous_ids`` and ``next_ids``.
+        kind: The kind of place (``building``, ``dwelling``, ``household``).
+        members: A relation of ``key, grp, records``: each key, its group and how many records
+            it holds.
+        prefix: First character of the kind's ids.
+
+    Returns:
+        The name of a temp table ``grp, id`` (``{kind}_of_group``); ``next_ids`` gets the map of
+        every member key to its group's id.
+    """
+    table = f"{kind}_of_group"
+    run_sql(
+        connection,
+        f"""
+        create or replace temp table {table} as
+        with sizes as (
+            select grp, sum(records) as records, min(key) as first_key from {members} group by grp
+        ),
+        held as (
+            select m.grp, p.id, sum(m.records) as weight from {members} m
+            join previous_ids p on p.kind = '{kind}' and p.key = m.key group by all
+        ),
+        best as (select grp, arg_min(id, (-weight, id)) as id from held group by grp),
+        claimed as (
+            select b.grp, b.id, row_number() over (
+                partition by b.id order by s.records desc, s.first_key
+            ) as claim
+            from best b join sizes s using (grp)
+        )
+        select s.grp, case when c.claim = 1 then c.id end as id
+        from sizes s left join claimed c using (grp)
+        """,
+    )
+    missing = connection.sql(f"select grp from {table} where id is null order by grp").fetchall()
+    if missing:
+        fresh = pa.table({"grp": [row[0] for row in missing], "id": new_place_ids(prefix, len(missing))})
+        run_with_rows(
+            connection,
+            f"update {table} set id = n.id from incoming_rows n where {table}.grp = n.grp",
+            fresh,
+        )
+    run_sql(
+        connection,
+        f"""
+        delete from next_ids where kind = '{kind}' and key in (select key from {members});
+        insert into next_ids select '{kind}', m.key, g.id from {members} m join {table} g using (grp);
+        """,
+    )
+    return table
 
 
-def _name_buildings(
-    connection: duckdb.DuckDBPyConnection,
-    keys: list[str],
-    groups: np.ndarray,
-    ids: dict[tuple[str, str], str],
-) -> None:
+def _name_buildings(connection: duckdb.DuckDBPyConnection, keys: list[str], groups: np.ndarray) -> None:
     """``building_of_key``: each building key's building id (kept from the previous run)."""
-    records = dict(connection.sql("select key, count(*) from place_obs_keyed group by key").fetchall())
-    members: dict[int, dict[str, int]] = {}
-    for key, group in zip(keys, groups.tolist(), strict=True):
-        members.setdefault(group, {})[key] = records.get(key, 0)
-    claimed: set[str] = set()
-    building_id = {}
-    for group in sorted(members, key=lambda g: (-sum(members[g].values()), min(members[g]))):
-        chosen = _inherit(members[group], "building", ids, "B")
-        if chosen in claimed:  # a building split in two: the larger part keeps the id
-            chosen = new_place_id("B")
-        claimed.add(chosen)
-        building_id[group] = chosen
-    rows = pa.table({"key": keys, "building_id": [building_id[g] for g in groups.tolist()]})
-    run_with_rows(connection, "create or replace temp table building_of_key as from incoming_rows", rows)
-    for key, group in zip(keys, groups.tolist(), strict=True):
-        ids[("building", key)] = building_id[group]
+    run_with_rows(
+        connection,
+        """
+        create or replace temp table building_members as
+        select g.key, g.grp, coalesce(o.records, 0) as records
+        from incoming_rows g
+        left join (select key, count(*) as records from place_obs_keyed group by key) o using (key)
+        """,
+        pa.table({"key": keys, "grp": groups}),
+    )
+    named = _assign_ids(connection, "building", "building_members", "B")
+    run_sql(
+        connection,
+        f"""
+        create or replace temp table building_of_key as
+        select m.key, g.id as building_id from building_members m join {named} g using (grp)
+        """,
+    )
 
 
-def _dwellings(connection: duckdb.DuckDBPyConnection, ids: dict[tuple[str, str], str]) -> None:
+def _dwellings(connection: duckdb.DuckDBPyConnection) -> None:
     """``obs_dwelling``: each observation's building id and dwelling key (a flat written without
-    its unit takes the only unit its building has that room in); dwelling ids in ``ids``."""
+    its unit takes the only unit its building has that room in); ``dwelling_of_key``: their ids."""
     run_sql(
         connection,
         f"""
@@ -498,28 +551,21 @@ def _dwellings(connection: duckdb.DuckDBPyConnection, ids: dict[tuple[str, str],
     )
     # A flat's id follows the flats as written (building key, unit, room), so that it stays when
     # a later run finds two of its building's keys to be one building.
-    written = connection.sql(
+    run_sql(
+        connection,
         """
-        select dwelling_key, key || '|' || coalesce(unit, '') || '|' || room as written, count(*) as records
+        create or replace temp table dwelling_members as
+        select key || '|' || coalesce(unit, '') || '|' || room as key, dwelling_key as grp,
+               count(*) as records
         from obs_dwelling where dwelling_key is not null group by all
-        """
-    ).fetchall()
-    flats: dict[str, dict[str, int]] = {}
-    for dwelling_key, written_key, records in written:
-        flats.setdefault(dwelling_key, {})[written_key] = records
-    claimed: set[str] = set()
-    dwelling_id = {}
-    for dwelling_key in sorted(flats, key=lambda k: (-sum(flats[k].values()), k)):
-        chosen = _inherit(flats[dwelling_key], "dwelling", ids, "D")
-        if chosen in claimed:
-            chosen = new_place_id("D")
-        claimed.add(chosen)
-        dwelling_id[dwelling_key] = chosen
-        for written_key in flats[dwelling_key]:
-            ids[("dwelling", written_key)] = chosen
-    keys = sorted(dwelling_id)
-    rows = pa.table({"dwelling_key": keys, "dwelling_id": [dwelling_id[key] for key in keys]})
-    run_with_rows(connection, "create or replace temp table dwelling_of_key as from incoming_rows", rows)
+        """,
+    )
+    named = _assign_ids(connection, "dwelling", "dwelling_members", "D")
+    run_sql(
+        connection,
+        "create or replace temp table dwelling_of_key as "
+        f"select grp as dwelling_key, id as dwelling_id from {named}",
+    )
 
 
 def _grids(connection: duckdb.DuckDBPyConnection) -> None:
@@ -561,33 +607,38 @@ def _grids(connection: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _households(connection: duckdb.DuckDBPyConnection, records: str, ids: dict[tuple[str, str], str]) -> None:
+def _households(connection: duckdb.DuckDBPyConnection) -> None:
     """``record_household``: the registered household (户号) of each record that names one, and
     ``household_key_id``: an id per household key, ``hh:<number>`` for registered households and
     ``co:<dwelling id>`` for the people living in a flat outside any registered household."""
     run_sql(
         connection,
-        f"""
+        """
         create or replace temp table record_household as
-        select {record_ref("r")} as unique_id, 'hh:' || r.household_number as household_key
-        from {records} r where r.household_number is not null
+        select unique_id, 'hh:' || household_number as household_key
+        from place_records where household_number is not null
         """,
     )
-    keys = [
-        row[0]
-        for row in connection.sql(
-            "select distinct household_key from record_household"
-            " union select distinct 'co:' || dwelling_id from dwelling_of_key"
-        ).fetchall()
-    ]
-    for key in keys:
-        if ("household", key) not in ids:
-            ids[("household", key)] = new_place_id("H")
-    rows = pa.table({"household_key": keys, "household_id": [ids[("household", key)] for key in keys]})
-    run_with_rows(connection, "create or replace temp table household_key_id as from incoming_rows", rows)
+    run_sql(
+        connection,
+        """
+        create or replace temp table household_members as
+        select household_key as key, household_key as grp, count(*) as records
+        from (
+            select household_key from record_household
+            union all select 'co:' || dwelling_id from dwelling_of_key
+        ) group by household_key
+        """,
+    )
+    named = _assign_ids(connection, "household", "household_members", "H")
+    run_sql(
+        connection,
+        "create or replace temp table household_key_id as "
+        f"select grp as household_key, id as household_id from {named}",
+    )
 
 
-def _write(connection: duckdb.DuckDBPyConnection, ids: dict[tuple[str, str], str]) -> None:
+def _write(connection: duckdb.DuckDBPyConnection) -> None:
     """The register's tables, written into the attached database ``register``."""
     run_sql(
         connection,
@@ -662,10 +713,13 @@ def _write(connection: duckdb.DuckDBPyConnection, ids: dict[tuple[str, str], str
                    as household_number,
                coalesce(
                    case when starts_with(k.household_key, 'co:') then substr(k.household_key, 4) end,
-                   (select mode(p.registered_dwelling_id) from register.record_place p
-                    where p.household_id = k.household_id)
+                   r.dwelling_id
                ) as dwelling_id
         from household_key_id k
+        left join (
+            select household_id, mode(registered_dwelling_id) as dwelling_id from register.record_place
+            where household_id is not null group by household_id
+        ) r using (household_id)
         """,
     )
     run_sql(
@@ -675,11 +729,4 @@ def _write(connection: duckdb.DuckDBPyConnection, ids: dict[tuple[str, str], str
         select level, locality as district_code, alias_l, alias_r, persons, texts from place_evidence
         """,
     )
-    rows = pa.table(
-        {
-            "kind": [kind for kind, _ in ids],
-            "key": [key for _, key in ids],
-            "id": list(ids.values()),
-        }
-    )
-    run_with_rows(connection, "create table register.place_key_id as from incoming_rows", rows)
+    run_sql(connection, "create table register.place_key_id as select * from next_ids order by kind, key")
